@@ -1,0 +1,128 @@
+"""Outbound email over SMTP.
+
+Every message carries the ticket reference ``[#<id>]`` in its subject and a Message-ID
+derived from the ticket and the timeline event that asked for it
+(``<ticket-<id>.<seq>@<domain>>``). A retried activity therefore sends a message with the
+same Message-ID, which mail systems and the inbound router recognise, and an answer's
+In-Reply-To leads back to the ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Protocol
+
+import aiosmtplib
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.templates import render_template
+from workflows.calendar import zone
+from workflows.models import EmailInput, EmailResult
+
+logger = logging.getLogger(__name__)
+
+_MESSAGE_ID = re.compile(r"<?ticket-(?P<ticket>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<seq>\d+)@[^>]+>?")
+
+
+def message_id_for(ticket_id: str, seq: int, domain: str) -> str:
+    return f"<ticket-{ticket_id}.{seq}@{domain}>"
+
+
+def ticket_from_message_id(message_id: str) -> str | None:
+    """The ticket a Message-ID we sent belongs to, or None for a foreign one."""
+    match = _MESSAGE_ID.fullmatch(message_id.strip())
+    return match["ticket"] if match else None
+
+
+def reference(ticket_id: str) -> str:
+    return f"[#{ticket_id}]"
+
+
+def with_reference(subject: str, ticket_id: str) -> str:
+    ref = reference(ticket_id)
+    return subject if ref in subject else f"{subject} {ref}"
+
+
+class MailSender(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpMailSender:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 20.0
+
+    async def send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=self.timeout,
+        )
+
+
+class EmailActivities:
+    def __init__(self, sender: MailSender, mail_from: str, domain: str, timezone: str) -> None:
+        self._sender = sender
+        self._mail_from = mail_from
+        self._domain = domain
+        self._timezone = timezone
+
+    def compose(self, request: EmailInput) -> EmailMessage:
+        email = request.email
+        if email.template is not None:
+            closes_local = (
+                email.closes_at.astimezone(zone(self._timezone)) if email.closes_at else None
+            )
+            subject, body = render_template(
+                email,
+                language=request.language,
+                ticket_id=request.ticket_id,
+                title=request.title,
+                closes_at_local=closes_local,
+            )
+        else:
+            subject, body = email.subject or request.title or request.ticket_id, email.body or ""
+        message = EmailMessage()
+        message["From"] = self._mail_from
+        message["To"] = ", ".join(email.to)
+        message["Subject"] = with_reference(subject, request.ticket_id)
+        message["Message-ID"] = message_id_for(request.ticket_id, email.seq, self._domain)
+        message["Date"] = formatdate(localtime=False)
+        message["X-Tramita-Ticket"] = request.ticket_id
+        message.set_content(body)
+        return message
+
+    @activity.defn(name="send_email")
+    async def send(self, request: EmailInput) -> EmailResult:
+        if not request.email.to:
+            raise ApplicationError("email has no recipient", type="NoRecipient", non_retryable=True)
+        message = self.compose(request)
+        try:
+            await self._sender.send(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise ApplicationError(
+                f"every recipient was refused: {exc}", type="RecipientsRefused", non_retryable=True
+            ) from exc
+        logger.info(
+            "email sent",
+            extra={
+                "ticket_id": request.ticket_id,
+                "message_id": message["Message-ID"],
+                "kind": request.email.kind.value,
+                "attempt": activity.info().attempt,
+            },
+        )
+        return EmailResult(message_id=str(message["Message-ID"]), recipients=request.email.to)

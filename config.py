@@ -1,0 +1,153 @@
+"""The one Settings object shared by the worker and the API (env prefix ``TRAMITA_``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflows.models import CalendarSnapshot, ProfileName
+
+_WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+Role = Literal["agent", "supervisor", "robot", "requester", "system"]
+
+
+class ApiKey(BaseModel):
+    subject: str = Field(min_length=1)
+    role: Role
+
+
+# Keys a newcomer can use with `make run`; ENV=production refuses to start with any of them.
+DEVELOPMENT_API_KEYS: dict[str, ApiKey] = {
+    "dev-agent-key": ApiKey(subject="ana", role="agent"),
+    "dev-supervisor-key": ApiKey(subject="sofia", role="supervisor"),
+    "dev-robot-key": ApiKey(subject="robo-1", role="robot"),
+    "dev-requester-key": ApiKey(subject="cliente@example.com", role="requester"),
+    "dev-system-key": ApiKey(subject="system", role="system"),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAMITA_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "tramita-tickets"
+    temporal_tls_cert: str | None = None
+    """Path to a PEM client certificate (mTLS); the key goes in ``temporal_tls_key``."""
+    temporal_tls_key: str | None = None
+    temporal_api_key: SecretStr | None = None
+
+    api_keys: Annotated[dict[str, ApiKey], NoDecode] = Field(
+        default_factory=lambda: dict(DEVELOPMENT_API_KEYS)
+    )
+    default_profile: ProfileName = ProfileName.SUPPORT
+
+    calendar_country: str | None = "BR"
+    calendar_subdivision: str | None = None
+    calendar_timezone: str = "America/Sao_Paulo"
+    business_hours: Annotated[tuple[time, time], NoDecode] = (time(8, 0), time(18, 0))
+    work_days: Annotated[tuple[int, ...], NoDecode] = (1, 2, 3, 4, 5)
+    calendar_years_ahead: int = Field(default=3, ge=1, le=20)
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 20.0
+    mail_from: str = "Tramita <tramita@localhost>"
+
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = 10.0
+
+    archive_url: str = "sqlite:///.data/archive.db"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"TRAMITA_API_KEYS must be a JSON object: {exc}") from exc
+        return value
+
+    @field_validator("business_hours", mode="before")
+    @classmethod
+    def _parse_hours(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                opens, closes = (time.fromisoformat(p.strip()) for p in value.split("-"))
+            except ValueError as exc:
+                raise ValueError("TRAMITA_BUSINESS_HOURS looks like 08:00-18:00") from exc
+            if opens >= closes:
+                raise ValueError("TRAMITA_BUSINESS_HOURS must open before it closes")
+            return (opens, closes)
+        return value
+
+    @field_validator("work_days", mode="before")
+    @classmethod
+    def _parse_work_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = [p.strip().lower()[:3] for p in value.split(",") if p.strip()]
+            unknown = [n for n in names if n not in _WEEKDAYS]
+            if unknown or not names:
+                raise ValueError("TRAMITA_WORK_DAYS lists days like mon,tue,wed,thu,fri")
+            return tuple(sorted({_WEEKDAYS[n] for n in names}))
+        return value
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(u.strip() for u in text.split(",") if u.strip())
+        return value
+
+    @field_validator("calendar_country", "calendar_subdivision", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _production_is_locked_down(self) -> Settings:
+        if self.env == "production":
+            dev_keys = sorted(set(self.api_keys) & set(DEVELOPMENT_API_KEYS))
+            if dev_keys or not self.api_keys:
+                raise ValueError(
+                    "TRAMITA_ENV=production refuses the development API keys: "
+                    "set TRAMITA_API_KEYS to your own keys"
+                )
+        return self
+
+    @property
+    def mail_domain(self) -> str:
+        address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        return address.rsplit("@", 1)[-1] or "localhost"
+
+    def calendar_template(self) -> CalendarSnapshot:
+        """The configured calendar without holidays (they are resolved per ticket)."""
+        return CalendarSnapshot(
+            timezone=self.calendar_timezone,
+            work_days=self.work_days,
+            opens_at=self.business_hours[0],
+            closes_at=self.business_hours[1],
+            country=self.calendar_country,
+            subdivision=self.calendar_subdivision,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

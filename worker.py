@@ -1,0 +1,129 @@
+"""The Tramita worker: every workflow and activity, on the configured task queue.
+
+``python worker.py`` connects with the settings and runs until SIGINT or SIGTERM, then
+finishes the activities in flight (within the graceful shutdown timeout) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.email import EmailActivities, SmtpMailSender
+from activities.webhooks import WebhookActivities
+from config import Settings, get_settings
+from workflows.ticket import TicketWorkflow
+
+logger = logging.getLogger("tramita.worker")
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``Client.connect`` for the configured cluster."""
+    options: dict[str, Any] = {
+        "target_host": settings.temporal_address,
+        "namespace": settings.temporal_namespace,
+        "data_converter": pydantic_data_converter,
+    }
+    if settings.temporal_tls_cert or settings.temporal_tls_key:
+        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
+            raise ValueError(
+                "mTLS needs both TRAMITA_TEMPORAL_TLS_CERT and TRAMITA_TEMPORAL_TLS_KEY"
+            )
+        with (
+            open(settings.temporal_tls_cert, "rb") as cert,
+            open(settings.temporal_tls_key, "rb") as key,
+        ):
+            options["tls"] = TLSConfig(client_cert=cert.read(), client_private_key=key.read())
+    if settings.temporal_api_key is not None:
+        options["api_key"] = settings.temporal_api_key.get_secret_value()
+        options.setdefault("tls", True)
+    return options
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(**connect_options(settings))
+
+
+def build_worker(
+    client: Client,
+    settings: Settings | None = None,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+) -> Worker:
+    """A worker with every workflow and activity of Tramita registered."""
+    settings = settings or get_settings()
+    sender = SmtpMailSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    email = EmailActivities(
+        sender,
+        mail_from=settings.mail_from,
+        domain=settings.mail_domain,
+        timezone=settings.calendar_timezone,
+    )
+    webhooks = WebhookActivities(
+        http_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds),
+        urls=settings.webhook_urls,
+        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[TicketWorkflow],
+        activities=[email.send, webhooks.deliver, CalendarActivities().build_snapshot],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_failure_exception_types=workflow_failure_exception_types,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http_client:
+        worker = build_worker(client, settings, http_client=http_client)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info("worker started", extra={"task_queue": settings.task_queue})
+        async with worker:
+            await stop.wait()
+            logger.info("worker stopping")
+    logger.info("worker stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(serve(get_settings()))
+        status = 0
+    except Exception:
+        logger.exception("worker failed")
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The SDK's runtime may abort at interpreter exit (sdk-python#300); leave at once.
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Search attributes of ticket workflows (DESIGN section 8) and their values for a state.
+
+Values are stored unencrypted by Temporal's visibility store: only what the design names
+goes here (ids and addresses of assignee and requester, never bodies or titles).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+from workflows.models import Status, TicketState, WaitReason
+
+TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
+TICKET_PROFILE = SearchAttributeKey.for_keyword("TicketProfile")
+TICKET_ASSIGNEE = SearchAttributeKey.for_keyword("TicketAssignee")
+TICKET_REQUESTER = SearchAttributeKey.for_keyword("TicketRequester")
+TICKET_CATEGORY = SearchAttributeKey.for_keyword("TicketCategory")
+TICKET_WAIT_REASON = SearchAttributeKey.for_keyword("TicketWaitReason")
+TICKET_RELEASE = SearchAttributeKey.for_keyword("TicketRelease")
+TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
+TICKET_NEXT_DEADLINE = SearchAttributeKey.for_datetime("TicketNextDeadline")
+TICKET_HIGHLIGHTED = SearchAttributeKey.for_bool("TicketHighlighted")
+
+ALL_KEYS: tuple[
+    SearchAttributeKey[str] | SearchAttributeKey[datetime] | SearchAttributeKey[bool], ...
+] = (
+    TICKET_STATUS,
+    TICKET_PROFILE,
+    TICKET_ASSIGNEE,
+    TICKET_REQUESTER,
+    TICKET_CATEGORY,
+    TICKET_WAIT_REASON,
+    TICKET_RELEASE,
+    TICKET_PRIORITY,
+    TICKET_NEXT_DEADLINE,
+    TICKET_HIGHLIGHTED,
+)
+
+SearchValue = str | datetime | bool | None
+
+
+def search_values(state: TicketState) -> dict[str, SearchValue]:
+    """The value of every ticket search attribute for ``state``; None means unset."""
+    wait = state.wait if state.status is Status.WAITING else None
+    next_due = min((d.due_at for d in state.deadlines), default=None)
+    return {
+        TICKET_STATUS.name: state.status.value,
+        TICKET_PROFILE.name: state.profile.value,
+        TICKET_ASSIGNEE.name: state.assignee.id if state.assignee else None,
+        TICKET_REQUESTER.name: state.fields.requester,
+        TICKET_CATEGORY.name: state.fields.category,
+        TICKET_WAIT_REASON.name: wait.reason.value if wait else None,
+        TICKET_RELEASE.name: wait.version if wait and wait.reason is WaitReason.RELEASE else None,
+        TICKET_PRIORITY.name: state.fields.priority.value,
+        TICKET_NEXT_DEADLINE.name: next_due,
+        TICKET_HIGHLIGHTED.name: state.highlighted,
+    }
+
+
+def search_attribute_updates(
+    previous: dict[str, SearchValue], current: dict[str, SearchValue]
+) -> list[SearchAttributeUpdate[Any]]:
+    """Typed upserts for the attributes whose value changed."""
+    updates: list[SearchAttributeUpdate[Any]] = []
+    for key in ALL_KEYS:
+        value = current[key.name]
+        if key.name in previous and previous[key.name] == value:
+            continue
+        if value is None:
+            updates.append(key.value_unset())
+        else:
+            updates.append(key.value_set(value))  # type: ignore[arg-type]
+    return updates

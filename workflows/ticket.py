@@ -1,0 +1,637 @@
+"""TicketWorkflow: the durable shell around the pure lifecycle core.
+
+It feeds commands (Updates, and Signals of the same name for operators) and clock ticks
+to :mod:`workflows.lifecycle`, keeps the resulting state, carries out the effects as
+activities and child workflows, arms one timer for the earliest deadline (with a summary
+naming it), upserts the search attributes and answers the ``view`` query. It decides
+nothing itself.
+
+Updates answer with the new view or fail with an ``ApplicationError`` whose ``type`` is
+``invalid_transition``, ``missing_fields`` or ``invalid_command`` and whose first detail
+is ``{"status": ..., "missing": [...]}``; the API maps those to 409 and 422. A rejected
+Signal is recorded on the timeline as ``rejected_command`` and never fails the workflow.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import CalendarActivities
+    from activities.email import EmailActivities
+    from activities.webhooks import WebhookActivities
+    from workflows import lifecycle
+    from workflows.lifecycle import CommandRejected, Decision
+    from workflows.models import (
+        AnyCommand,
+        AssignCommand,
+        CalendarRequest,
+        CaseCompletedCommand,
+        ChildClosedCommand,
+        CustomerReplyCommand,
+        EditCommand,
+        Effect,
+        EmailInput,
+        MergeCommand,
+        MergeIntoEffect,
+        MergeReceivedCommand,
+        NoteCommand,
+        NotifyParentEffect,
+        QualifyCommand,
+        RateCommand,
+        ReleasePublishedCommand,
+        ReopenCommand,
+        RequeueCommand,
+        ResolveCommand,
+        ResumeCommand,
+        RobotRejectCommand,
+        SendEmailCommand,
+        SendEmailEffect,
+        SplitCommand,
+        StartChildEffect,
+        StartCommand,
+        Status,
+        SubmitCommand,
+        TicketFields,
+        TicketInput,
+        TicketView,
+        UnassignCommand,
+        WaitCommand,
+        WebhookEffect,
+        WebhookInput,
+        workflow_id_for,
+    )
+    from workflows.search import SearchValue, search_attribute_updates, search_values
+
+EMAIL_TIMEOUT = timedelta(seconds=60)
+EMAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["NoRecipient", "RecipientsRefused"],
+)
+# A customer email still undelivered after a day is reported on the timeline instead.
+EMAIL_GIVE_UP = timedelta(days=1)
+WEBHOOK_TIMEOUT = timedelta(seconds=60)
+WEBHOOK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=15),
+)
+WEBHOOK_GIVE_UP = timedelta(days=2)
+CALENDAR_TIMEOUT = timedelta(seconds=30)
+CALENDAR_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidCalendar"])
+# Refresh the holiday list this long before the snapshot runs out.
+CALENDAR_REFRESH_MARGIN = timedelta(days=180)
+MIN_TIMER = timedelta(milliseconds=1)
+
+
+@workflow.defn(name="TicketWorkflow")
+class TicketWorkflow:
+    @workflow.init
+    def __init__(self, input: TicketInput) -> None:
+        self._policy = input.policy
+        self._calendar = input.calendar
+        self._outbox: deque[Effect] = deque(input.pending_effects)
+        self._published: dict[str, SearchValue] = {}
+        if input.state is not None:
+            self._state = input.state
+        else:
+            created = lifecycle.new_ticket(
+                ticket_id=input.ticket_id,
+                policy=input.policy,
+                calendar=input.calendar,
+                fields=input.fields,
+                now=workflow.now(),
+                actor=input.actor,
+                submit=input.submit,
+                follow_up_of=input.follow_up_of,
+                parent=input.parent,
+            )
+            self._state = created.state
+            self._outbox.extend(created.effects)
+
+    @workflow.run
+    async def run(self, input: TicketInput) -> TicketView:
+        self._publish()
+        while True:
+            if self._outbox:
+                await self._carry_out(self._outbox.popleft())
+                continue
+            if self._state.status is Status.CLOSED:
+                break
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._outbox:
+                    self._continue_as_new()
+                continue
+            await self._refresh_calendar_if_needed()
+            await self._sleep_until_next_deadline()
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
+        return self._view()
+
+    # ------------------------------------------------------------------ queries
+
+    @workflow.query
+    def view(self) -> TicketView:
+        return self._view()
+
+    # ------------------------------------------------------------------ commands
+    # Each command: an Update (validated, answers the new view) and a Signal of the
+    # same name (for the CLI and Web UI; a rejection goes to the timeline).
+
+    @workflow.update
+    def edit(self, command: EditCommand) -> TicketView:
+        return self._execute(command)
+
+    @edit.validator
+    def _validate_edit(self, command: EditCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="edit")
+    def edit_signal(self, command: EditCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def submit(self, command: SubmitCommand) -> TicketView:
+        return self._execute(command)
+
+    @submit.validator
+    def _validate_submit(self, command: SubmitCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="submit")
+    def submit_signal(self, command: SubmitCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def assign(self, command: AssignCommand) -> TicketView:
+        return self._execute(command)
+
+    @assign.validator
+    def _validate_assign(self, command: AssignCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="assign")
+    def assign_signal(self, command: AssignCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def start(self, command: StartCommand) -> TicketView:
+        return self._execute(command)
+
+    @start.validator
+    def _validate_start(self, command: StartCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="start")
+    def start_signal(self, command: StartCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def unassign(self, command: UnassignCommand) -> TicketView:
+        return self._execute(command)
+
+    @unassign.validator
+    def _validate_unassign(self, command: UnassignCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="unassign")
+    def unassign_signal(self, command: UnassignCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def requeue(self, command: RequeueCommand) -> TicketView:
+        return self._execute(command)
+
+    @requeue.validator
+    def _validate_requeue(self, command: RequeueCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="requeue")
+    def requeue_signal(self, command: RequeueCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def robot_reject(self, command: RobotRejectCommand) -> TicketView:
+        return self._execute(command)
+
+    @robot_reject.validator
+    def _validate_robot_reject(self, command: RobotRejectCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="robot_reject")
+    def robot_reject_signal(self, command: RobotRejectCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def wait(self, command: WaitCommand) -> TicketView:
+        return self._execute(command)
+
+    @wait.validator
+    def _validate_wait(self, command: WaitCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="wait")
+    def wait_signal(self, command: WaitCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def resume(self, command: ResumeCommand) -> TicketView:
+        return self._execute(command)
+
+    @resume.validator
+    def _validate_resume(self, command: ResumeCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="resume")
+    def resume_signal(self, command: ResumeCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def note(self, command: NoteCommand) -> TicketView:
+        return self._execute(command)
+
+    @note.validator
+    def _validate_note(self, command: NoteCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="note")
+    def note_signal(self, command: NoteCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def send_email(self, command: SendEmailCommand) -> TicketView:
+        return self._execute(command)
+
+    @send_email.validator
+    def _validate_send_email(self, command: SendEmailCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="send_email")
+    def send_email_signal(self, command: SendEmailCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def customer_reply(self, command: CustomerReplyCommand) -> TicketView:
+        return self._execute(command)
+
+    @customer_reply.validator
+    def _validate_customer_reply(self, command: CustomerReplyCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="customer_reply")
+    def customer_reply_signal(self, command: CustomerReplyCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def resolve(self, command: ResolveCommand) -> TicketView:
+        return self._execute(command)
+
+    @resolve.validator
+    def _validate_resolve(self, command: ResolveCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="resolve")
+    def resolve_signal(self, command: ResolveCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def reopen(self, command: ReopenCommand) -> TicketView:
+        return self._execute(command)
+
+    @reopen.validator
+    def _validate_reopen(self, command: ReopenCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="reopen")
+    def reopen_signal(self, command: ReopenCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def release_published(self, command: ReleasePublishedCommand) -> TicketView:
+        return self._execute(command)
+
+    @release_published.validator
+    def _validate_release_published(self, command: ReleasePublishedCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="release_published")
+    def release_published_signal(self, command: ReleasePublishedCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def case_completed(self, command: CaseCompletedCommand) -> TicketView:
+        return self._execute(command)
+
+    @case_completed.validator
+    def _validate_case_completed(self, command: CaseCompletedCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="case_completed")
+    def case_completed_signal(self, command: CaseCompletedCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def qualify(self, command: QualifyCommand) -> TicketView:
+        return self._execute(command)
+
+    @qualify.validator
+    def _validate_qualify(self, command: QualifyCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="qualify")
+    def qualify_signal(self, command: QualifyCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def rate(self, command: RateCommand) -> TicketView:
+        return self._execute(command)
+
+    @rate.validator
+    def _validate_rate(self, command: RateCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="rate")
+    def rate_signal(self, command: RateCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def merge(self, command: MergeCommand) -> TicketView:
+        return self._execute(command)
+
+    @merge.validator
+    def _validate_merge(self, command: MergeCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="merge")
+    def merge_signal(self, command: MergeCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.update
+    def split(self, command: SplitCommand) -> TicketView:
+        return self._execute(command)
+
+    @split.validator
+    def _validate_split(self, command: SplitCommand) -> None:
+        self._validate(command)
+
+    @workflow.signal(name="split")
+    def split_signal(self, command: SplitCommand) -> None:
+        self._execute_signal(command)
+
+    # Internal messages between tickets: signals only, never rejected loudly.
+
+    @workflow.signal
+    def merge_received(self, command: MergeReceivedCommand) -> None:
+        self._execute_signal(command)
+
+    @workflow.signal
+    def child_closed(self, command: ChildClosedCommand) -> None:
+        self._execute_signal(command)
+
+    # ------------------------------------------------------------------ internals
+
+    def _validate(self, command: AnyCommand) -> None:
+        try:
+            lifecycle.check(self._state, command, workflow.now(), self._policy)
+        except CommandRejected as rejected:
+            raise _as_application_error(rejected) from None
+
+    def _execute(self, command: AnyCommand) -> TicketView:
+        try:
+            decision = lifecycle.decide(
+                self._state, command, workflow.now(), self._policy, self._calendar
+            )
+        except CommandRejected as rejected:
+            # The state may have moved between validation and execution.
+            raise _as_application_error(rejected) from None
+        self._adopt(decision)
+        return self._view()
+
+    def _execute_signal(self, command: AnyCommand) -> None:
+        try:
+            decision = lifecycle.decide(
+                self._state, command, workflow.now(), self._policy, self._calendar
+            )
+        except CommandRejected as rejected:
+            workflow.logger.info(
+                "signal rejected", extra={"command": lifecycle.command_name(command)}
+            )
+            decision = lifecycle.reject(self._state, command, rejected, workflow.now())
+        self._adopt(decision)
+
+    def _adopt(self, decision: Decision) -> None:
+        self._state = decision.state
+        self._outbox.extend(decision.effects)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Search attributes (only those that changed) and the Web UI's current details."""
+        current = search_values(self._state)
+        updates = search_attribute_updates(self._published, current)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = current
+        workflow.set_current_details(
+            lifecycle.status_line(self._state, self._policy, self._calendar)
+        )
+
+    def _view(self) -> TicketView:
+        return lifecycle.view(self._state, self._policy)
+
+    async def _sleep_until_next_deadline(self) -> None:
+        deadline = lifecycle.next_deadline(self._state)
+
+        def woken() -> bool:
+            return (
+                bool(self._outbox)
+                or lifecycle.next_deadline(self._state) != deadline
+                or self._state.status is Status.CLOSED
+            )
+
+        if deadline is None:
+            await workflow.wait_condition(woken)
+            return
+        delay = max(deadline.due_at - workflow.now(), MIN_TIMER)
+        try:
+            await workflow.wait_condition(woken, timeout=delay, timeout_summary=deadline.label)
+        except TimeoutError:
+            self._adopt(lifecycle.tick(self._state, workflow.now(), self._policy, self._calendar))
+
+    async def _refresh_calendar_if_needed(self) -> None:
+        calendar = self._calendar
+        if calendar.valid_until is None:
+            return
+        if workflow.now().date() + CALENDAR_REFRESH_MARGIN < calendar.valid_until:
+            return
+        request = CalendarRequest(
+            timezone=calendar.timezone,
+            work_days=calendar.work_days,
+            opens_at=calendar.opens_at,
+            closes_at=calendar.closes_at,
+            country=calendar.country,
+            subdivision=calendar.subdivision,
+            from_year=workflow.now().year,
+        )
+        try:
+            self._calendar = await workflow.execute_activity_method(
+                CalendarActivities.build_snapshot,
+                request,
+                start_to_close_timeout=CALENDAR_TIMEOUT,
+                retry_policy=CALENDAR_RETRY,
+                summary="Refresh the holiday calendar",
+            )
+        except ActivityError:
+            workflow.logger.warning("calendar refresh failed; keeping the old snapshot")
+            # Keep the old snapshot, and stop asking until the next run.
+            self._calendar = calendar.model_copy(update={"valid_until": None})
+        # Deadlines depend on the calendar: recompute them.
+        self._state = self._state.model_copy(
+            update={
+                "deadlines": lifecycle.compute_deadlines(self._state, self._policy, self._calendar)
+            }
+        )
+        self._publish()
+
+    async def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, SendEmailEffect):
+            await self._send_email(effect)
+        elif isinstance(effect, WebhookEffect):
+            await self._deliver_webhook(effect)
+        elif isinstance(effect, StartChildEffect):
+            await self._start_child(effect)
+        elif isinstance(effect, NotifyParentEffect):
+            await self._signal_ticket(
+                effect.parent_id,
+                TicketWorkflow.child_closed,
+                ChildClosedCommand(child=self._state.id),
+            )
+        elif isinstance(effect, MergeIntoEffect):
+            await self._signal_ticket(
+                effect.target_id, TicketWorkflow.merge_received, effect.content
+            )
+
+    async def _send_email(self, effect: SendEmailEffect) -> None:
+        request = EmailInput(
+            ticket_id=self._state.id,
+            profile=self._state.profile,
+            language=self._policy.language,
+            title=self._state.fields.title,
+            email=effect,
+        )
+        what = effect.template or "email"
+        try:
+            await workflow.execute_activity_method(
+                EmailActivities.send,
+                request,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_GIVE_UP,
+                retry_policy=EMAIL_RETRY,
+                summary=f"{what} to {', '.join(effect.to)}",
+            )
+        except ActivityError as failure:
+            cause = str(failure.cause or failure)
+            self._state = lifecycle.system_note(
+                self._state,
+                workflow.now(),
+                f"Email of event {effect.seq} could not be delivered: {cause}",
+                delivery_failed_seq=effect.seq,
+            )
+
+    async def _deliver_webhook(self, effect: WebhookEffect) -> None:
+        request = WebhookInput(
+            ticket_id=self._state.id,
+            profile=self._state.profile,
+            status_label=lifecycle.status_label(self._state, self._policy),
+            effect=effect,
+            occurred_at=workflow.now(),
+        )
+        try:
+            await workflow.execute_activity_method(
+                WebhookActivities.deliver,
+                request,
+                start_to_close_timeout=WEBHOOK_TIMEOUT,
+                schedule_to_close_timeout=WEBHOOK_GIVE_UP,
+                heartbeat_timeout=WEBHOOK_TIMEOUT,
+                retry_policy=WEBHOOK_RETRY,
+                summary=f"webhook {effect.event}",
+            )
+        except ActivityError:
+            workflow.logger.warning("webhook given up", extra={"seq": effect.seq})
+
+    async def _start_child(self, effect: StartChildEffect) -> None:
+        spec = effect.spec
+        child_input = TicketInput(
+            ticket_id=effect.child_id,
+            policy=self._policy,
+            calendar=self._calendar,
+            fields=TicketFields(
+                title=spec.title,
+                description=spec.description,
+                category=spec.category,
+                priority=spec.priority,
+                nature=spec.nature,
+                requester=spec.requester,
+                primary_contact=spec.primary_contact,
+            ),
+            submit=True,
+            actor=self._state.assignee.id if self._state.assignee else "system",
+            parent=self._state.id,
+        )
+        try:
+            await workflow.start_child_workflow(
+                TicketWorkflow.run,
+                child_input,
+                id=workflow_id_for(effect.child_id),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=spec.title,
+            )
+        except WorkflowAlreadyStartedError:
+            # A ticket with that id exists already; it reports its closing like any child.
+            self._state = lifecycle.system_note(
+                self._state,
+                workflow.now(),
+                f"Child ticket {effect.child_id} already existed; it was not started again",
+            )
+
+    async def _signal_ticket(self, ticket_id: str, signal: object, command: object) -> None:
+        handle = workflow.get_external_workflow_handle(workflow_id_for(ticket_id))
+        try:
+            await handle.signal(signal, command)  # type: ignore[call-overload]
+        except FailureError as failure:
+            self._state = lifecycle.system_note(
+                self._state,
+                workflow.now(),
+                f"Ticket {ticket_id} could not be told: {failure.message}",
+            )
+
+    def _continue_as_new(self) -> None:
+        workflow.continue_as_new(
+            TicketInput(
+                ticket_id=self._state.id,
+                policy=self._policy,
+                calendar=self._calendar,
+                state=self._state,
+                pending_effects=tuple(self._outbox),
+            )
+        )
+
+
+def _as_application_error(rejected: CommandRejected) -> ApplicationError:
+    return ApplicationError(
+        rejected.reason,
+        {"status": rejected.status.value, "missing": list(rejected.missing)},
+        type=rejected.code,
+        non_retryable=True,
+    )
