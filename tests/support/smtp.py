@@ -1,0 +1,59 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    envelope_to: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class SmtpSink:
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    received: list[Received] = field(default_factory=list)
+    refuse_next: int = 0
+    """How many of the next messages to answer with a temporary failure (451)."""
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            if self.refuse_next > 0:
+                self.refuse_next -= 1
+                self.refused += 1
+                return "451 4.3.0 Temporary failure, try again"
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self.received.append(Received(list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def start(self) -> None:
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+
+    def for_ticket(self, ticket_id: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.message["X-Tramita-Ticket"] == ticket_id]
