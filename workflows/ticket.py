@@ -26,11 +26,14 @@ from temporalio.exceptions import (
     WorkflowAlreadyStartedError,
 )
 
+# The pure modules are passed through the sandbox: their zone objects must be real ones.
+# Spell each as a full dotted import: ``from workflows import lifecycle`` would resolve the
+# sandboxed parent package and load the submodule inside the sandbox after all.
 with workflow.unsafe.imports_passed_through():
+    import workflows.lifecycle as lifecycle
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities
     from activities.webhooks import WebhookActivities
-    from workflows import lifecycle
     from workflows.lifecycle import CommandRejected, Decision
     from workflows.models import (
         AnyCommand,

@@ -1,0 +1,133 @@
+"""TicketWorkflow on the time-skipping test server: messages, visibility, effects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import TEST_TASK_QUEUE
+from tests.support.temporal import FIELDS, events_of, eventually, search_attributes, start_ticket
+from workflows.models import (
+    AssignCommand,
+    EventType,
+    NoteCommand,
+    ProfileName,
+    ReopenCommand,
+    StartCommand,
+    Status,
+    SubmitCommand,
+    TicketFields,
+    WaitCommand,
+    WaitReason,
+)
+from workflows.search import (
+    TICKET_ASSIGNEE,
+    TICKET_HIGHLIGHTED,
+    TICKET_NEXT_DEADLINE,
+    TICKET_PROFILE,
+    TICKET_REQUESTER,
+    TICKET_STATUS,
+    TICKET_WAIT_REASON,
+)
+from workflows.ticket import TicketWorkflow
+
+pytestmark = pytest.mark.usefixtures("time_worker")
+
+
+async def test_update_answers_the_new_view(time_env: WorkflowEnvironment) -> None:
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
+    view = await handle.execute_update(
+        TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="ana")
+    )
+    assert view.status is Status.IN_PROGRESS
+    assert view.assignee is not None and view.assignee.id == "ana"
+    assert (await handle.query(TicketWorkflow.view)).status is Status.IN_PROGRESS
+
+
+async def test_illegal_update_is_rejected_with_the_reason(time_env: WorkflowEnvironment) -> None:
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await handle.execute_update(TicketWorkflow.reopen, ReopenCommand(actor="ana"))
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "invalid_transition"
+    assert "'reopen' is not allowed while the ticket is new" in cause.message
+    assert cause.details[0]["status"] == "new"
+    assert (await handle.query(TicketWorkflow.view)).status is Status.NEW
+
+
+async def test_submit_rejection_lists_missing_fields(time_env: WorkflowEnvironment) -> None:
+    handle = await start_ticket(
+        time_env.client, TEST_TASK_QUEUE, fields=TicketFields(title="only title"), submit=False
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await handle.execute_update(TicketWorkflow.submit, SubmitCommand(actor="ana"))
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "missing_fields"
+    assert cause.details[0]["missing"] == [
+        "description",
+        "category",
+        "primary_contact",
+        "requester",
+    ]
+
+
+async def test_signal_of_the_same_name_applies_and_rejections_land_on_the_timeline(
+    time_env: WorkflowEnvironment,
+) -> None:
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
+    await handle.signal(TicketWorkflow.assign_signal, AssignCommand(actor="sofia", assignee="ana"))
+    await handle.signal(TicketWorkflow.reopen_signal, ReopenCommand(actor="bruno"))
+    await handle.signal(TicketWorkflow.note_signal, NoteCommand(actor="ana", body="still alive"))
+    view = await eventually(
+        lambda: handle.query(TicketWorkflow.view),
+        lambda v: bool(events_of(v, EventType.NOTE)[1:]),
+    )
+    assert view.status is Status.IN_PROGRESS
+    rejected = events_of(view, EventType.REJECTED_COMMAND)
+    assert rejected == [
+        {
+            "command": "reopen",
+            "reason": rejected[0]["reason"],
+            "code": "invalid_transition",
+        }
+    ]
+    assert "not allowed while the ticket is in_progress" in str(rejected[0]["reason"])
+
+
+async def test_search_attributes_and_summary_follow_the_ticket(
+    time_env: WorkflowEnvironment,
+) -> None:
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    await handle.execute_update(
+        TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="bruno")
+    )
+
+    attributes = await eventually(
+        lambda: search_attributes(time_env.client, handle.id),
+        lambda sa: sa.get(TICKET_ASSIGNEE.name) == "bruno",
+    )
+    assert attributes[TICKET_STATUS.name] == "new"
+    assert attributes[TICKET_PROFILE.name] == "enate"
+    assert attributes[TICKET_REQUESTER.name] == FIELDS.requester
+    assert TICKET_NEXT_DEADLINE.name not in attributes
+    assert attributes[TICKET_HIGHLIGHTED.name] is False
+    await handle.execute_update(TicketWorkflow.start, StartCommand(actor="bruno"))
+    await handle.execute_update(
+        TicketWorkflow.wait,
+        WaitCommand(
+            actor="bruno",
+            reason=WaitReason.FOLLOW_UP,
+            until=await time_env.get_current_time() + timedelta(days=2),
+        ),
+    )
+    attributes = await search_attributes(time_env.client, handle.id)
+    assert attributes[TICKET_WAIT_REASON.name] == "follow_up"
+    assert TICKET_NEXT_DEADLINE.name in attributes
+
+    described = await handle.describe()
+    assert await described.static_summary() == FIELDS.title
