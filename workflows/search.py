@@ -67,8 +67,8 @@ def search_attribute_updates(
     updates: list[SearchAttributeUpdate[Any]] = []
     for key in ALL_KEYS:
         value = current[key.name]
-        if key.name in previous and previous[key.name] == value:
-            continue
+        if previous.get(key.name) == value:
+            continue  # unchanged, or never set and still unset
         if value is None:
             updates.append(key.value_unset())
         else:

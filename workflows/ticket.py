@@ -30,6 +30,9 @@ from temporalio.exceptions import (
 # Spell each as a full dotted import: ``from workflows import lifecycle`` would resolve the
 # sandboxed parent package and load the submodule inside the sandbox after all.
 with workflow.unsafe.imports_passed_through():
+    # pydantic imports it lazily to validate EmailStr; load it here, outside the sandbox.
+    import email_validator  # noqa: F401
+
     import workflows.lifecycle as lifecycle
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities

@@ -29,20 +29,30 @@ class SmtpSink:
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
-    refuse_next: int = 0
-    """How many of the next messages to answer with a temporary failure (451)."""
-    refused: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)
+    """Per ticket id: how many of its next messages get a temporary failure (451)."""
+    refused: list[str] = field(default_factory=list)
+    """Message-IDs of the refused attempts."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("bounce"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        ticket = str(message["X-Tramita-Ticket"])
         with self._lock:
-            if self.refuse_next > 0:
-                self.refuse_next -= 1
-                self.refused += 1
+            if self.refusals.get(ticket, 0) > 0:
+                self.refusals[ticket] -= 1
+                self.refused.append(str(message["Message-ID"]))
                 return "451 4.3.0 Temporary failure, try again"
-            message = message_from_bytes(envelope.content, policy=policy.default)
-            assert isinstance(message, EmailMessage)
             self.received.append(Received(list(envelope.rcpt_tos), message))
         return "250 OK"
 
@@ -53,6 +63,10 @@ class SmtpSink:
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
+
+    def refuse(self, ticket_id: str, times: int) -> None:
+        with self._lock:
+            self.refusals[ticket_id] = times
 
     def for_ticket(self, ticket_id: str) -> list[Received]:
         with self._lock:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.calendar import build_calendar_snapshot
@@ -91,12 +92,22 @@ async def start_ticket(
 async def eventually(
     probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], *, seconds: float = 10.0
 ) -> T:
-    """Poll ``probe`` in real time until ``check`` holds; fail with the last value."""
+    """Poll ``probe`` in real time until ``check`` holds; fail with the last value.
+
+    A workflow that does not exist yet (a child about to start) counts as not yet.
+    """
     deadline = asyncio.get_running_loop().time() + seconds
+    value: T | RPCError | None = None
     while True:
-        value = await probe()
-        if check(value):
-            return value
+        try:
+            value = await probe()
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            value = error
+        else:
+            if check(value):
+                return value
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {seconds}s; last value: {value!r}")
         await asyncio.sleep(0.05)

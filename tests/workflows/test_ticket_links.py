@@ -1,0 +1,114 @@
+"""Tickets that talk to each other: split into child workflows, merge into another."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import TEST_TASK_QUEUE
+from tests.support.temporal import events_of, eventually, start_ticket
+from workflows.models import (
+    ChildTicketSpec,
+    EventType,
+    MergeCommand,
+    NoteCommand,
+    ProfileName,
+    ResolutionMethod,
+    ResolveCommand,
+    SplitCommand,
+    StartCommand,
+    Status,
+    workflow_id_for,
+)
+from workflows.ticket import TicketWorkflow
+
+pytestmark = pytest.mark.usefixtures("time_worker")
+
+
+async def test_split_resolves_the_parent_when_every_child_is_closed(
+    time_env: WorkflowEnvironment,
+) -> None:
+    client = time_env.client
+    parent = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    await parent.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
+    view = await parent.execute_update(
+        TicketWorkflow.split,
+        SplitCommand(
+            actor="ana",
+            children=(ChildTicketSpec(title="Parte A"), ChildTicketSpec(title="Parte B")),
+        ),
+    )
+    assert view.status_label == "Wait / Aguarde: Split into multiple tickets"
+    first_id, second_id = view.links.children
+    assert first_id == f"{view.id}-1"
+
+    first = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(first_id))
+    second = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(second_id))
+    child = await eventually(
+        lambda: first.query(TicketWorkflow.view), lambda v: v.status is Status.NEW
+    )
+    assert child.links.parent == view.id
+    assert child.requester == view.requester  # inherited from the parent
+    assert await (await first.describe()).static_summary() == "Parte A"
+
+    await first.execute_update(
+        TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
+    )
+    await eventually(
+        lambda: parent.query(TicketWorkflow.view),
+        lambda v: first_id in str(events_of(v, EventType.NOTE)),
+    )
+    assert (await parent.query(TicketWorkflow.view)).status is Status.WAITING
+
+    await second.execute_update(TicketWorkflow.start, StartCommand(actor="bruno"))
+    await second.execute_update(
+        TicketWorkflow.resolve,
+        ResolveCommand(actor="bruno", method=ResolutionMethod.CUSTOMER_RESPONSE, note="Feito"),
+    )
+    await time_env.sleep(timedelta(days=6))  # the child's feedback window ends, it closes
+    assert (await second.result()).status is Status.CLOSED
+    resolved = await eventually(
+        lambda: parent.query(TicketWorkflow.view), lambda v: v.status is Status.RESOLVED
+    )
+    assert resolved.resolution is not None
+    assert resolved.resolution.method is ResolutionMethod.SPLIT_COMPLETED
+
+
+async def test_merge_moves_the_content_to_the_target(time_env: WorkflowEnvironment) -> None:
+    client = time_env.client
+    source = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    target = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    target_id = target.id.removeprefix("ticket-")
+    await source.execute_update(
+        TicketWorkflow.note, NoteCommand(actor="ana", body="Mesmo problema do outro")
+    )
+    view = await source.execute_update(
+        TicketWorkflow.merge, MergeCommand(actor="ana", into=target_id)
+    )
+    assert view.status is Status.RESOLVED and view.links.merged_into == target_id
+    merged = await eventually(
+        lambda: target.query(TicketWorkflow.view), lambda v: bool(events_of(v, EventType.MERGED))
+    )
+    content = events_of(merged, EventType.MERGED)[0]
+    assert content["from"] == view.id
+    assert content["title"] == view.title
+    assert "Mesmo problema do outro" in content["messages"]  # type: ignore[operator]
+    assert merged.highlighted
+
+
+async def test_merge_into_an_unknown_ticket_is_reported_on_the_source(
+    time_env: WorkflowEnvironment,
+) -> None:
+    source = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    await source.execute_update(
+        TicketWorkflow.merge, MergeCommand(actor="ana", into="does-not-exist")
+    )
+    view = await eventually(
+        lambda: source.query(TicketWorkflow.view),
+        lambda v: any(
+            "could not be told" in str(n.get("body")) for n in events_of(v, EventType.NOTE)
+        ),
+    )
+    assert view.status is Status.RESOLVED
