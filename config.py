@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from workflows.models import CalendarSnapshot, ProfileName
 
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
 
     archive_url: str = "sqlite:///.data/archive.db"
+
+    api_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long the API waits for Temporal (and a worker) before answering 503."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -151,3 +158,29 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``Client.connect`` for the configured cluster or Temporal Cloud."""
+    options: dict[str, Any] = {
+        "target_host": settings.temporal_address,
+        "namespace": settings.temporal_namespace,
+        "data_converter": pydantic_data_converter,
+    }
+    if settings.temporal_tls_cert or settings.temporal_tls_key:
+        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
+            raise ValueError(
+                "mTLS needs both TRAMITA_TEMPORAL_TLS_CERT and TRAMITA_TEMPORAL_TLS_KEY"
+            )
+        options["tls"] = TLSConfig(
+            client_cert=Path(settings.temporal_tls_cert).read_bytes(),
+            client_private_key=Path(settings.temporal_tls_key).read_bytes(),
+        )
+    if settings.temporal_api_key is not None:
+        options["api_key"] = settings.temporal_api_key.get_secret_value()
+        options.setdefault("tls", True)
+    return options
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(**connect_options(settings))

@@ -13,49 +13,20 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 import httpx
-from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, SmtpMailSender
 from activities.webhooks import WebhookActivities
-from config import Settings, get_settings
+from config import Settings, connect, get_settings
 from workflows.ticket import TicketWorkflow
 
 logger = logging.getLogger("tramita.worker")
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
-
-
-def connect_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of ``Client.connect`` for the configured cluster."""
-    options: dict[str, Any] = {
-        "target_host": settings.temporal_address,
-        "namespace": settings.temporal_namespace,
-        "data_converter": pydantic_data_converter,
-    }
-    if settings.temporal_tls_cert or settings.temporal_tls_key:
-        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
-            raise ValueError(
-                "mTLS needs both TRAMITA_TEMPORAL_TLS_CERT and TRAMITA_TEMPORAL_TLS_KEY"
-            )
-        with (
-            open(settings.temporal_tls_cert, "rb") as cert,
-            open(settings.temporal_tls_key, "rb") as key,
-        ):
-            options["tls"] = TLSConfig(client_cert=cert.read(), client_private_key=key.read())
-    if settings.temporal_api_key is not None:
-        options["api_key"] = settings.temporal_api_key.get_secret_value()
-        options.setdefault("tls", True)
-    return options
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(**connect_options(settings))
 
 
 def build_worker(

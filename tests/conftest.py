@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.main import create_app
 from config import Settings
 from tests.support.smtp import SmtpSink
 from worker import build_worker
@@ -117,3 +118,21 @@ async def time_worker(
     )
     async with worker:
         yield worker
+
+
+@pytest.fixture(scope="session")
+def api_settings(worker_settings: Settings) -> Settings:
+    return worker_settings.model_copy(update={"api_rpc_timeout_seconds": 5.0})
+
+
+@pytest.fixture(scope="session")
+async def api(
+    time_env: WorkflowEnvironment, api_settings: Settings, time_worker: Worker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Real HTTP requests through the ASGI app, against the time-skipping server."""
+    app = create_app(api_settings, client=time_env.client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://tramita.test", timeout=30
+    ) as client:
+        yield client

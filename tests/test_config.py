@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config import DEVELOPMENT_API_KEYS, Settings
-from worker import connect_options
+from config import DEVELOPMENT_API_KEYS, Settings, connect_options
 
 
 def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:

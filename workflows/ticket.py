@@ -100,6 +100,7 @@ CALENDAR_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["Inv
 # Refresh the holiday list this long before the snapshot runs out.
 CALENDAR_REFRESH_MARGIN = timedelta(days=180)
 MIN_TIMER = timedelta(milliseconds=1)
+TITLE_MEMO = "title"
 
 
 @workflow.defn(name="TicketWorkflow")
@@ -449,6 +450,10 @@ class TicketWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = current
+        title = self._state.fields.title
+        if workflow.memo_value(TITLE_MEMO, None, type_hint=str) != title:
+            # The title is not a search attribute (free text); lists read it from the memo.
+            workflow.upsert_memo({TITLE_MEMO: title})
         workflow.set_current_details(
             lifecycle.status_line(self._state, self._policy, self._calendar)
         )
@@ -602,6 +607,7 @@ class TicketWorkflow:
                 id=workflow_id_for(effect.child_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 static_summary=spec.title,
+                memo={TITLE_MEMO: spec.title},
             )
         except WorkflowAlreadyStartedError:
             # A ticket with that id exists already; it reports its closing like any child.

@@ -1,0 +1,146 @@
+"""The FastAPI application: ``create_app(settings=None, client=None)``.
+
+With no client, the lifespan connects to Temporal with the settings, and keeps retrying
+in the background if Temporal is not up yet (``/readyz`` answers 503 meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.errors import ApiError, install_error_handlers
+from api.routes import health, inbound, releases, tickets
+from api.tickets import TicketService
+from config import Settings, connect, get_settings
+
+logger = logging.getLogger("tramita.api")
+
+RECONNECT_DELAY_SECONDS = 2.0
+
+DESCRIPTION = """
+Tramita: every help-desk ticket is a durable Temporal workflow.
+
+Authenticate with `Authorization: Bearer <key>` (keys from `TRAMITA_API_KEYS`). Every
+POST honours `Idempotency-Key`: a retry applies once and returns the first answer.
+Errors: 404 unknown ticket, 409 `invalid_transition` (with the current `status`),
+422 validation, 503 when Temporal or the worker does not answer in time.
+"""
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answers 413 to request bodies over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": "payload_too_large",
+                "detail": f"request bodies are limited to {self.max_bytes} bytes",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connecting: asyncio.Task[None] | None = None
+        if app.state.temporal_client is None:
+            connecting = asyncio.create_task(_connect_until_ready(app, settings))
+        try:
+            yield
+        finally:
+            if connecting is not None:
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+
+    app = FastAPI(
+        title="Tramita",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal_client = client
+    rpc_timeout = timedelta(seconds=settings.api_rpc_timeout_seconds)
+    app.state.ticket_service_factory = lambda c: TicketService(c, settings, rpc_timeout=rpc_timeout)
+    install_error_handlers(app)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: object, exc: BodyTooLarge) -> None:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"request bodies are limited to {settings.max_body_bytes} bytes",
+        )
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (tickets.router, releases.router, inbound.router, health.router):
+        app.include_router(router)
+    return app
+
+
+async def _connect_until_ready(app: FastAPI, settings: Settings) -> None:
+    while True:
+        try:
+            app.state.temporal_client = await connect(settings)
+        except Exception as error:  # keep the API up and not ready; say why in the log
+            logger.warning(
+                "cannot reach Temporal yet; retrying",
+                extra={"address": settings.temporal_address, "error": repr(error)},
+            )
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        else:
+            logger.info("connected to Temporal", extra={"address": settings.temporal_address})
+            return

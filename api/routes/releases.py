@@ -1,0 +1,28 @@
+"""Release publication: every ticket waiting for that version goes to customer validation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from api.deps import Principal, TicketsDep, require
+from api.routes.tickets import READ_ERRORS
+from api.schemas import ReleasePublished
+
+router = APIRouter(prefix="/releases", tags=["releases"])
+
+PublisherDep = Annotated[Principal, Depends(require("system", "supervisor"))]
+
+
+@router.post("/{version}/publish", responses=READ_ERRORS, summary="A release shipped")
+async def publish_release(
+    version: Annotated[
+        str, Path(min_length=1, max_length=200, pattern=r"^[^'\"\\/]+$", examples=["8.4.2"])
+    ],
+    principal: PublisherDep,
+    tickets: TicketsDep,
+) -> ReleasePublished:
+    """Moves every ticket waiting for ``version`` to customer validation; returns their ids."""
+    moved = await tickets.publish_release(version, actor=principal.subject)
+    return ReleasePublished(version=version, ticket_ids=moved)
