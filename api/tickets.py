@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ Handle = WorkflowHandle[TicketWorkflow, TicketView]
 SUBJECT_REFERENCE = re.compile(r"\[#([A-Za-z0-9][A-Za-z0-9_-]{0,63})\]")
 INBOUND_CATEGORY = "email"
 RELEASE_PARALLELISM = 16
+TOKEN_MAC_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,12 @@ class TicketService:
         self._client = client
         self._settings = settings
         self._rpc_timeout = rpc_timeout
+        # Page tokens are signed so a forged one is refused here (Temporal would answer
+        # it with retried UNKNOWN errors). The key is derived from the configured API keys:
+        # every replica with the same configuration accepts the others' tokens.
+        self._token_key = hashlib.sha256(
+            b"tramita-page-token\0" + "\0".join(sorted(settings.api_keys)).encode()
+        ).digest()
 
     # ------------------------------------------------------------------ reading
 
@@ -332,7 +340,7 @@ class TicketService:
                 clauses.append(
                     f"{TICKET_ASSIGNEE.name} = {me} AND {TICKET_STATUS.name} = 'waiting'"
                 )
-        token = _decode_token(page_token)
+        token = _decode_token(page_token, self._token_key)
         iterator = self._client.list_workflows(
             " AND ".join(clauses),
             page_size=page_size,
@@ -341,10 +349,8 @@ class TicketService:
         )
         await iterator.fetch_next_page(page_size=page_size)
         items = [await _summary(execution) for execution in iterator.current_page or ()]
-        next_token = iterator.next_page_token
         return TicketList(
-            items=items,
-            next_page_token=base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+            items=items, next_page_token=_encode_token(iterator.next_page_token, self._token_key)
         )
 
     # ------------------------------------------------------------------ releases
@@ -440,7 +446,7 @@ class TicketService:
         ticket_id = _derived_id("m", email.message_id)
         if await self.exists(ticket_id):
             return InboundResult(action="duplicate", ticket_id=ticket_id)
-        title = SUBJECT_REFERENCE.sub("", email.subject).strip() or "(no subject)"
+        title = " ".join(SUBJECT_REFERENCE.sub("", email.subject).split()) or "(no subject)"
         await self._start(
             TicketInput(
                 ticket_id=ticket_id,
@@ -461,15 +467,31 @@ class TicketService:
         return InboundResult(action="follow_up" if follow_up_of else "created", ticket_id=ticket_id)
 
 
-def _decode_token(token: str | None) -> bytes | None:
+def _decode_token(token: str | None, key: bytes) -> bytes | None:
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode())
+        signed = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(
-            422, "validation_error", "page_token is not one this API handed out"
-        ) from None
+        raise _bad_token() from None
+    mac, raw = signed[:TOKEN_MAC_BYTES], signed[TOKEN_MAC_BYTES:]
+    if not raw or not hmac.compare_digest(mac, _token_mac(raw, key)):
+        raise _bad_token()
+    return raw
+
+
+def _encode_token(raw: bytes | None, key: bytes) -> str | None:
+    if not raw:
+        return None
+    return base64.b64encode(_token_mac(raw, key) + raw, altchars=b"-_").decode()
+
+
+def _token_mac(raw: bytes, key: bytes) -> bytes:
+    return hmac.new(key, raw, hashlib.sha256).digest()[:TOKEN_MAC_BYTES]
+
+
+def _bad_token() -> ApiError:
+    return ApiError(422, "validation_error", "page_token is not one this API handed out")
 
 
 def enum_or_none(enum: type[EnumT], raw: str | None) -> EnumT | None:

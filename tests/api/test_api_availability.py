@@ -1,0 +1,68 @@
+"""503 when no worker answers, readiness that reflects Temporal, liveness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from config import Settings
+from tests.api.helpers import AGENT, ticket_body
+
+
+async def test_no_worker_on_the_queue_answers_503(
+    time_env: WorkflowEnvironment, api_settings: Settings
+) -> None:
+    settings = api_settings.model_copy(
+        update={"task_queue": "nobody-polls-here", "api_rpc_timeout_seconds": 1.0}
+    )
+    app = create_app(settings, client=time_env.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as api:
+        response = await api.post("/tickets", json=ticket_body(), headers=AGENT)
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+    assert response.headers["Retry-After"] == "5"
+
+
+async def test_readiness_follows_temporal(
+    time_env: WorkflowEnvironment, api_settings: Settings
+) -> None:
+    ready = create_app(api_settings, client=time_env.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ready), base_url="http://t"
+    ) as api:
+        assert (await api.get("/readyz")).json() == {"status": "ok", "detail": None}
+        assert (await api.get("/healthz")).status_code == 200
+
+    nowhere = api_settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
+    unready = create_app(nowhere)
+    async with unready.router.lifespan_context(unready), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=unready), base_url="http://t"
+    ) as api:
+        response = await api.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert (await api.get("/healthz")).status_code == 200
+        response = await api.get("/tickets/abc", headers=AGENT)
+        assert response.status_code == 503
+
+
+async def test_lifespan_connects_when_temporal_is_there(
+    time_env: WorkflowEnvironment, api_settings: Settings
+) -> None:
+    address = time_env.client.service_client.config.target_host
+    app = create_app(api_settings.model_copy(update={"temporal_address": address}))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as api:
+        statuses = []
+        for _ in range(100):
+            statuses.append((await api.get("/readyz")).status_code)
+            if statuses[-1] == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert statuses[-1] == 200, statuses
