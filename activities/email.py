@@ -98,7 +98,8 @@ class EmailActivities:
         message = EmailMessage()
         message["From"] = self._mail_from
         message["To"] = ", ".join(email.to)
-        message["Subject"] = with_reference(subject, request.ticket_id)
+        # Titles are one line when validated; fold anyway, a header must never break.
+        message["Subject"] = with_reference(" ".join(subject.split()), request.ticket_id)
         message["Message-ID"] = message_id_for(request.ticket_id, email.seq, self._domain)
         message["Date"] = formatdate(localtime=False)
         message["X-Tramita-Ticket"] = request.ticket_id

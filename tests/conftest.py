@@ -87,8 +87,13 @@ def worker_settings(smtp_sink: SmtpSink) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server per test module.
+
+    Virtual time only moves forward and every open ticket's timers fire as it moves, so
+    modules do not share one: each starts at the real now with no one else's tickets.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(TEST_SERVER),
@@ -106,7 +111,7 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_worker(
     time_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
 ) -> AsyncIterator[Worker]:
@@ -125,7 +130,7 @@ def api_settings(worker_settings: Settings) -> Settings:
     return worker_settings.model_copy(update={"api_rpc_timeout_seconds": 5.0})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def api(
     time_env: WorkflowEnvironment, api_settings: Settings, time_worker: Worker
 ) -> AsyncIterator[httpx.AsyncClient]:

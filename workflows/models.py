@@ -26,7 +26,11 @@ AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
 TicketId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", strip_whitespace=True)
 ]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# One line of text (titles, subjects): a line break would end up inside an email header.
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]+$"),
+]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 ActorName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 

@@ -83,3 +83,25 @@ async def test_a_refused_recipient_is_reported_on_the_timeline(
     )
     assert "refused" in str(note["body"])
     assert smtp_sink.for_ticket(view.id) == []
+
+
+def test_a_subject_with_line_breaks_cannot_break_the_headers() -> None:
+    from activities.email import EmailActivities
+    from workflows.models import EmailInput, EmailKind, SendEmailEffect
+
+    class NoSender:
+        async def send(self, message: object) -> None:
+            raise AssertionError("not sent in this test")
+
+    activities = EmailActivities(NoSender(), "Tramita <t@tramita.test>", "tramita.test", "UTC")
+    message = activities.compose(
+        EmailInput(
+            ticket_id="T1",
+            profile=ProfileName.ENATE,
+            language="en",
+            title="Hello\r\nBcc: victim@example.com",
+            email=SendEmailEffect(kind=EmailKind.AGENT, seq=3, to=("a@example.com",), body="x"),
+        )
+    )
+    assert message["Subject"] == "Hello Bcc: victim@example.com [#T1]"
+    assert message["Bcc"] is None

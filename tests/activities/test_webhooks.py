@@ -76,6 +76,8 @@ async def test_status_changes_reach_the_receiver_signed_and_retried(
         recorded = await eventually(requests, lambda r: len(r) >= 3)
         await time_env.sleep(timedelta(minutes=2))
         recorded = receiver.recorded()
+        # No worker will poll this queue again; a live ticket on it would stop time skipping.
+        await handle.terminate("test cleanup")
 
     ticket_id = handle.id.removeprefix("ticket-")
     payloads = [json.loads(r.body) for r in recorded]

@@ -10,19 +10,24 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
+from workflows.models import workflow_id_for
 
 
 async def test_no_worker_on_the_queue_answers_503(
-    time_env: WorkflowEnvironment, api_settings: Settings
+    dev_env: WorkflowEnvironment, api_settings: Settings
 ) -> None:
+    # On the dev server: the time-skipping server stops skipping for good once a workflow
+    # sits on a queue nobody polls, even after it is terminated.
     settings = api_settings.model_copy(
         update={"task_queue": "nobody-polls-here", "api_rpc_timeout_seconds": 1.0}
     )
-    app = create_app(settings, client=time_env.client)
+    app = create_app(settings, client=dev_env.client)
+    ticket_id = "no-worker-1"
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as api:
-        response = await api.post("/tickets", json=ticket_body(), headers=AGENT)
+        response = await api.post("/tickets", json=ticket_body(id=ticket_id), headers=AGENT)
+    await dev_env.client.get_workflow_handle(workflow_id_for(ticket_id)).terminate("test cleanup")
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
     assert response.headers["Retry-After"] == "5"
@@ -40,9 +45,10 @@ async def test_readiness_follows_temporal(
 
     nowhere = api_settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
     unready = create_app(nowhere)
-    async with unready.router.lifespan_context(unready), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=unready), base_url="http://t"
-    ) as api:
+    async with (
+        unready.router.lifespan_context(unready),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=unready), base_url="http://t") as api,
+    ):
         response = await api.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"
@@ -56,9 +62,10 @@ async def test_lifespan_connects_when_temporal_is_there(
 ) -> None:
     address = time_env.client.service_client.config.target_host
     app = create_app(api_settings.model_copy(update={"temporal_address": address}))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as api:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
+    ):
         statuses = []
         for _ in range(100):
             statuses.append((await api.get("/readyz")).status_code)

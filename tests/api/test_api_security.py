@@ -185,3 +185,15 @@ async def test_closed_ticket_rejects_commands_with_409(api: httpx.AsyncClient) -
         assert response.status_code == 409, response.text
         assert response.json()["status"] == "closed"
     assert (await api.get(f"/tickets/{ticket['id']}", headers=AGENT)).json()["status"] == "closed"
+
+
+async def test_titles_and_subjects_are_single_lines(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/tickets", json=ticket_body(title="Line one\nBcc: x@example.com"), headers=AGENT
+    )
+    assert response.status_code == 422
+    ticket = await create(api, profile="enate")
+    response = await api.post(
+        f"/tickets/{ticket['id']}/emails", json={"body": "x", "subject": "a\r\nb"}, headers=AGENT
+    )
+    assert response.status_code == 422
