@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo bench clean
+.PHONY: install test lint run demo bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,25 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# Debian packages some tests use (docker-compose to validate the compose file, Chromium
+# for the Web UI test). Installed when missing and we may (root); the tests say why they
+# skip when these are absent.
+system-deps:
+	@if ! command -v docker-compose >/dev/null || ! test -x /usr/bin/chromium; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose chromium >/dev/null) \
+	      || echo "system-deps: apt-get failed; the compose and browser tests will skip"; \
+	  else echo "system-deps: not root; install docker-compose and chromium to run every test"; fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/python -m pytest
+
+run: $(STAMP)
+	$(BIN)/python -m devstack.run
+
+demo: $(STAMP)
+	$(BIN)/python -m devstack.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 from workflows.models import CalendarSnapshot, ProfileName
 
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
 
     archive_url: str = "sqlite:///.data/archive.db"
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    worker_metrics_address: str | None = None
+    """host:port for the worker's Prometheus endpoint (Temporal SDK metrics); off if unset."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    data_dir: Path = Path(".data")
+    """``make run``: Temporal's SQLite file and the mail sink's messages live here."""
+    ui_port: int = 8233
 
     api_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long the API waits for Temporal (and a worker) before answering 503."""
@@ -182,5 +194,8 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(**connect_options(settings))
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    options = connect_options(settings)
+    if runtime is not None:
+        options["runtime"] = runtime
+    return await Client.connect(**options)

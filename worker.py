@@ -22,6 +22,7 @@ from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, SmtpMailSender
 from activities.webhooks import WebhookActivities
 from config import Settings, connect, get_settings
+from observability import configure_logging, worker_runtime
 from workflows.ticket import TicketWorkflow
 
 logger = logging.getLogger("tramita.worker")
@@ -68,7 +69,7 @@ def build_worker(
 
 
 async def serve(settings: Settings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, runtime=worker_runtime(settings))
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http_client:
         worker = build_worker(client, settings, http_client=http_client)
         stop = asyncio.Event()
@@ -83,9 +84,10 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    configure_logging(settings)
     try:
-        asyncio.run(serve(get_settings()))
+        asyncio.run(serve(settings))
         status = 0
     except Exception:
         logger.exception("worker failed")

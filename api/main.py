@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.errors import ApiError, install_error_handlers
+from api.metrics import RequestMetrics
 from api.routes import health, inbound, releases, tickets
 from api.tickets import TicketService
 from config import Settings, connect, get_settings
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         )
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
     for router in (tickets.router, releases.router, inbound.router, health.router):
         app.include_router(router)
     return app

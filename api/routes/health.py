@@ -6,7 +6,8 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.schemas import Health
 
@@ -39,3 +40,8 @@ async def readyz(request: Request) -> JSONResponse:
             content=Health(status="unavailable", detail="Temporal does not answer").model_dump(),
         )
     return JSONResponse(status_code=200, content=Health(status="ok").model_dump())
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics() -> PlainTextResponse:
+    return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""``make run``: the embedded development stack (dev server, worker, API, mail sink)."""
