@@ -1,0 +1,24 @@
+# One image for the API (default command) and the worker (`python -m worker`).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workflows ./workflows
+COPY activities ./activities
+COPY api ./api
+COPY devstack ./devstack
+COPY config.py worker.py observability.py ./
+RUN pip install . psycopg[binary] \
+    && useradd --system --uid 10001 --home-dir /app tramita
+
+USER tramita
+EXPOSE 8000 9464
+ENV TRAMITA_API_HOST=0.0.0.0 \
+    TRAMITA_API_PORT=8000 \
+    TRAMITA_LOG_FORMAT=json
+CMD ["python", "-m", "api"]
