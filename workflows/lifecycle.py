@@ -118,6 +118,23 @@ AGENT_WORK = (
     SendEmailCommand,
     ResolveCommand,
 )
+# Events that move a ticket to another status.
+STATUS_EVENTS = frozenset(
+    {
+        EventType.SUBMITTED,
+        EventType.STARTED,
+        EventType.UNASSIGNED,
+        EventType.REQUEUED,
+        EventType.ROBOT_REJECTED,
+        EventType.WAITING,
+        EventType.SPLIT,
+        EventType.RESUMED,
+        EventType.WAIT_ENDED,
+        EventType.RESOLVED,
+        EventType.REOPENED,
+        EventType.CLOSED,
+    }
+)
 # How many message bodies a merge carries to its target.
 MERGE_MESSAGE_LIMIT = 20
 
@@ -693,10 +710,15 @@ class _Transaction:
         )
         effects = list(self.effects)
         if emit_webhook and state.status is not self.before.status and self.events:
+            # Named after the event that moved the status (the last one that can), not
+            # after whatever was recorded last (an automatic qualification, say).
+            cause = next(
+                (e for e in reversed(self.events) if e.type in STATUS_EVENTS), self.events[-1]
+            )
             effects.append(
                 WebhookEffect(
-                    seq=self.events[-1].seq,
-                    event=self.events[-1].type.value,
+                    seq=cause.seq,
+                    event=cause.type.value,
                     from_status=self.before.status,
                     to_status=state.status,
                 )

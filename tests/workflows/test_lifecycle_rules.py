@@ -413,8 +413,12 @@ def test_webhook_effect_on_status_change_only() -> None:
     driver.do(NoteCommand(actor="ana", body="note"))
     assert not [e for e in driver.effects if isinstance(e, WebhookEffect)]
     driver.do(AssignCommand(actor="ana", assignee="ana"))
+    driver.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))  # also qualifies, after
     hooks = [e for e in driver.effects if isinstance(e, WebhookEffect)]
-    assert [(h.from_status, h.to_status) for h in hooks] == [(Status.NEW, Status.IN_PROGRESS)]
+    assert [(h.event, h.from_status, h.to_status) for h in hooks] == [
+        ("started", Status.NEW, Status.IN_PROGRESS),
+        ("waiting", Status.IN_PROGRESS, Status.WAITING),
+    ]
 
 
 @pytest.mark.parametrize(
