@@ -18,8 +18,14 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config import Settings
 
-# Attributes every LogRecord has; anything else came in through ``extra=``.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else came in through ``extra=``. uvicorn adds
+# ``color_message``, the message again with terminal colour codes.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

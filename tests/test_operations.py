@@ -1,0 +1,123 @@
+"""Operations: JSON logs, Prometheus metrics of API and worker, graceful API shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from observability import configure_logging, worker_runtime
+from tests.api.helpers import AGENT
+from tests.support.smtp import free_port
+from tests.support.temporal import start_ticket
+from worker import build_worker
+from workflows.models import NoteCommand
+from workflows.ticket import TicketWorkflow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_json_logs_carry_the_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging(Settings(log_format="json"))
+        logging.getLogger("tramita.test").info(
+            "email sent", extra={"ticket_id": "T1", "attempt": 2}
+        )
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    entry = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert entry["message"] == "email sent" and entry["level"] == "INFO"
+    assert (entry["ticket_id"], entry["attempt"], entry["logger"]) == ("T1", 2, "tramita.test")
+
+
+async def test_api_metrics_count_requests_by_route_and_status(api: httpx.AsyncClient) -> None:
+    await api.get("/tickets/no-such-ticket", headers=AGENT)
+    body = (await api.get("/metrics")).text
+    assert (
+        'tramita_http_requests_total{method="GET",route="/tickets/{ticket_id}",status="404"}'
+        in body
+    )
+    assert "tramita_http_request_duration_seconds_bucket" in body
+    assert "no-such-ticket" not in body  # labelled by template, never by raw path
+
+
+async def test_worker_serves_temporal_metrics_for_prometheus(
+    time_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    settings = worker_settings.model_copy(
+        update={
+            "worker_metrics_address": f"127.0.0.1:{port}",
+            "task_queue": "tramita-metrics-tests",
+        }
+    )
+    runtime = worker_runtime(settings)
+    assert runtime is not None
+    client = await Client.connect(
+        time_env.client.service_client.config.target_host,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+    async with build_worker(
+        client, settings, http_client=http_client, workflow_failure_exception_types=[Exception]
+    ):
+        handle = await start_ticket(client, settings.task_queue)
+        await handle.execute_update(TicketWorkflow.note, NoteCommand(actor="ana", body="metrics"))
+        body = (await http_client.get(f"http://127.0.0.1:{port}/metrics")).text
+        await handle.terminate("test done")
+    assert "temporal_workflow_task_execution_latency" in body or "temporal_request" in body
+    assert 'task_queue="tramita-metrics-tests"' in body
+    assert worker_runtime(Settings()) is None  # off unless configured
+
+
+async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvironment) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRAMITA_TEMPORAL_ADDRESS": time_env.client.service_client.config.target_host,
+        "TRAMITA_API_PORT": str(port),
+        "TRAMITA_LOG_FORMAT": "json",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the API did not become ready")
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert process.stderr is not None
+            output = (await process.stderr.read()).decode()
+            # uvicorn shuts down, then re-raises the signal: the conventional exit status.
+            assert await process.wait() in (0, -signal.SIGTERM), output
+    finally:
+        if process.returncode is None:
+            process.kill()
+    entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    messages = [entry["message"] for entry in entries]
+    assert any("connected to Temporal" in m for m in messages), output
+    assert any("Application startup complete" in m for m in messages), output
+    assert any("Application shutdown complete" in m for m in messages), output
+    assert not any("color_message" in entry for entry in entries)
+    assert len(entries) == len(output.splitlines()), "every line is JSON"
