@@ -30,14 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_json_logs_carry_the_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
+    handlers, level = root.handlers[:], root.level
     try:
         configure_logging(Settings(log_format="json"))
         logging.getLogger("tramita.test").info(
             "email sent", extra={"ticket_id": "T1", "attempt": 2}
         )
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = handlers
+        root.setLevel(level)
     entry = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert entry["message"] == "email sent" and entry["level"] == "INFO"
     assert (entry["ticket_id"], entry["attempt"], entry["logger"]) == ("T1", 2, "tramita.test")
