@@ -18,6 +18,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import ArchiveActivities, ArchiveStore
 from activities.calendar import CalendarActivities
 from activities.email import EmailActivities, SmtpMailSender
 from activities.webhooks import WebhookActivities
@@ -35,6 +36,7 @@ def build_worker(
     settings: Settings | None = None,
     *,
     http_client: httpx.AsyncClient | None = None,
+    archive_store: ArchiveStore | None = None,
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
 ) -> Worker:
     """A worker with every workflow and activity of Tramita registered."""
@@ -58,11 +60,17 @@ def build_worker(
         urls=settings.webhook_urls,
         secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
     )
+    archive = ArchiveActivities(archive_store or ArchiveStore.from_url(settings.archive_url))
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[TicketWorkflow],
-        activities=[email.send, webhooks.deliver, CalendarActivities().build_snapshot],
+        activities=[
+            email.send,
+            webhooks.deliver,
+            archive.archive,
+            CalendarActivities().build_snapshot,
+        ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_failure_exception_types=workflow_failure_exception_types,
     )

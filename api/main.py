@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from activities.archive import ArchiveStore
 from api.errors import ApiError, install_error_handlers
 from api.metrics import RequestMetrics
 from api.routes import health, inbound, releases, tickets
@@ -115,7 +116,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.settings = settings
     app.state.temporal_client = client
     rpc_timeout = timedelta(seconds=settings.api_rpc_timeout_seconds)
-    app.state.ticket_service_factory = lambda c: TicketService(c, settings, rpc_timeout=rpc_timeout)
+    archive = ArchiveStore.from_url(settings.archive_url)
+    app.state.ticket_service_factory = lambda c: TicketService(
+        c, settings, archive, rpc_timeout=rpc_timeout
+    )
     install_error_handlers(app)
 
     @app.exception_handler(BodyTooLarge)

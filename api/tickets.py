@@ -44,6 +44,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from activities.archive import ArchiveFilters, ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.email import ticket_from_message_id
 from api.errors import ApiError, closed, from_update_failure, not_found
@@ -97,6 +98,7 @@ SUBJECT_REFERENCE = re.compile(r"\[#([A-Za-z0-9][A-Za-z0-9_-]{0,63})\]")
 INBOUND_CATEGORY = "email"
 RELEASE_PARALLELISM = 16
 TOKEN_MAC_BYTES = 12
+ARCHIVE_TOKEN_PREFIX = b"archive"
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,12 @@ def _quote(value: str) -> str:
 
 
 class TicketService:
-    def __init__(self, client: Client, settings: Settings, *, rpc_timeout: timedelta) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, archive: ArchiveStore, *, rpc_timeout: timedelta
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._archive = archive
         self._rpc_timeout = rpc_timeout
         # Page tokens are signed so a forged one is refused here (Temporal would answer
         # it with retried UNKNOWN errors). The key is derived from the configured API keys:
@@ -160,6 +165,10 @@ class TicketService:
         return self._client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(ticket_id))
 
     async def read(self, ticket_id: str) -> TicketView:
+        """A closed ticket comes from the archive (it outlives retention); others are asked."""
+        archived = await asyncio.to_thread(self._archive.get, ticket_id)
+        if archived is not None:
+            return archived
         try:
             return await self.handle(ticket_id).query(
                 TicketWorkflow.view, rpc_timeout=self._rpc_timeout
@@ -177,6 +186,8 @@ class TicketService:
         return view
 
     async def exists(self, ticket_id: str) -> bool:
+        if await asyncio.to_thread(self._archive.get, ticket_id) is not None:
+            return True
         try:
             await self.handle(ticket_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as error:
@@ -269,7 +280,7 @@ class TicketService:
                 "follow-ups are opened from closed tickets; this one is open (reply to it instead)",
                 status=original.status,
             )
-        return await self.create(
+        follow_up = await self.create(
             CreateTicketBody(
                 profile=original.profile,
                 title=body.title or f"Follow-up: {original.title or original.id}"[:200],
@@ -284,6 +295,8 @@ class TicketService:
             idempotency_key=idempotency_key and f"follow-up:{ticket_id}:{idempotency_key}",
             follow_up_of=ticket_id,
         )
+        await asyncio.to_thread(self._archive.add_follow_up, ticket_id, follow_up.id)
+        return follow_up
 
     # ------------------------------------------------------------------ commands
 
@@ -302,6 +315,8 @@ class TicketService:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
         # Not found: an unknown ticket, or a closed one whose workflow has completed.
+        if await asyncio.to_thread(self._archive.get, ticket_id) is not None:
+            raise closed(ticket_id)
         try:
             described = await self.handle(ticket_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as error:
@@ -317,7 +332,12 @@ class TicketService:
     async def list_tickets(
         self, filters: TicketFilters, *, page_size: int, page_token: str | None
     ) -> TicketList:
+        """Closed tickets come from the archive; the others from Temporal visibility."""
+        if filters.status is Status.CLOSED:
+            return await self._list_archived(filters, page_size=page_size, page_token=page_token)
         clauses = ["WorkflowType = 'TicketWorkflow'"]
+        if filters.status is None:
+            clauses.append(f"{TICKET_STATUS.name} != 'closed'")
         for key, value in (
             (TICKET_STATUS.name, filters.status.value if filters.status else None),
             (TICKET_ASSIGNEE.name, filters.assignee),
@@ -351,6 +371,33 @@ class TicketService:
         items = [await _summary(execution) for execution in iterator.current_page or ()]
         return TicketList(
             items=items, next_page_token=_encode_token(iterator.next_page_token, self._token_key)
+        )
+
+    async def _list_archived(
+        self, filters: TicketFilters, *, page_size: int, page_token: str | None
+    ) -> TicketList:
+        if filters.wait_reason is not None or filters.release is not None or filters.view:
+            return TicketList(items=[], next_page_token=None)  # closed tickets wait for nothing
+        token = _decode_token(page_token, self._token_key)
+        offset = 0
+        if token is not None:
+            prefix, _, number = token.partition(b":")
+            if prefix != ARCHIVE_TOKEN_PREFIX or not number.isdigit():
+                raise _bad_token()
+            offset = int(number)
+        views = await asyncio.to_thread(
+            self._archive.list,
+            ArchiveFilters(
+                assignee=filters.assignee, requester=filters.requester, category=filters.category
+            ),
+            offset=offset,
+            limit=page_size + 1,
+        )
+        more = len(views) > page_size
+        next_raw = ARCHIVE_TOKEN_PREFIX + b":" + str(offset + page_size).encode() if more else None
+        return TicketList(
+            items=[_archived_summary(view) for view in views[:page_size]],
+            next_page_token=_encode_token(next_raw, self._token_key),
         )
 
     # ------------------------------------------------------------------ releases
@@ -464,6 +511,8 @@ class TicketService:
                 follow_up_of=follow_up_of,
             )
         )
+        if follow_up_of is not None:
+            await asyncio.to_thread(self._archive.add_follow_up, follow_up_of, ticket_id)
         return InboundResult(action="follow_up" if follow_up_of else "created", ticket_id=ticket_id)
 
 
@@ -492,6 +541,25 @@ def _token_mac(raw: bytes, key: bytes) -> bytes:
 
 def _bad_token() -> ApiError:
     return ApiError(422, "validation_error", "page_token is not one this API handed out")
+
+
+def _archived_summary(view: TicketView) -> TicketSummary:
+    return TicketSummary(
+        id=view.id,
+        profile=view.profile,
+        status=view.status,
+        title=view.title,
+        assignee=view.assignee.id if view.assignee else None,
+        requester=view.requester,
+        category=view.category,
+        priority=view.priority,
+        wait_reason=None,
+        release=None,
+        next_deadline=None,
+        highlighted=False,
+        created_at=view.created_at,
+        closed_at=view.closed_at,
+    )
 
 
 def enum_or_none(enum: type[EnumT], raw: str | None) -> EnumT | None:

@@ -77,9 +77,11 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def worker_settings(smtp_sink: SmtpSink) -> Settings:
+def worker_settings(smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    archive = tmp_path_factory.mktemp("archive") / "archive.db"
     return Settings(
         task_queue=TEST_TASK_QUEUE,
+        archive_url=f"sqlite:///{archive}",
         smtp_host=smtp_sink.host,
         smtp_port=smtp_sink.port,
         mail_from="Suporte Tramita <suporte@tramita.test>",

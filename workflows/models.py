@@ -604,6 +604,10 @@ class WebhookInput(BaseModel):
     occurred_at: datetime
 
 
+class ArchiveInput(BaseModel):
+    view: TicketView
+
+
 class CalendarRequest(BaseModel):
     timezone: str
     work_days: tuple[int, ...]

@@ -34,12 +34,14 @@ with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401
 
     import workflows.lifecycle as lifecycle
+    from activities.archive import ArchiveActivities
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities
     from activities.webhooks import WebhookActivities
     from workflows.lifecycle import CommandRejected, Decision
     from workflows.models import (
         AnyCommand,
+        ArchiveInput,
         AssignCommand,
         CalendarRequest,
         CaseCompletedCommand,
@@ -95,6 +97,13 @@ WEBHOOK_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=15),
 )
 WEBHOOK_GIVE_UP = timedelta(days=2)
+ARCHIVE_TIMEOUT = timedelta(seconds=30)
+# No give-up time: a closed ticket is retried until the archive takes it.
+ARCHIVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
 CALENDAR_TIMEOUT = timedelta(seconds=30)
 CALENDAR_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidCalendar"])
 # Refresh the holiday list this long before the snapshot runs out.
@@ -145,7 +154,16 @@ class TicketWorkflow:
             await self._refresh_calendar_if_needed()
             await self._sleep_until_next_deadline()
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
-        return self._view()
+        view = self._view()
+        # The final view outlives Temporal's retention; the workflow completes only after.
+        await workflow.execute_activity_method(
+            ArchiveActivities.archive,
+            ArchiveInput(view=view),
+            start_to_close_timeout=ARCHIVE_TIMEOUT,
+            retry_policy=ARCHIVE_RETRY,
+            summary="Archive the closed ticket",
+        )
+        return view
 
     # ------------------------------------------------------------------ queries
 
