@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 
 from workflows.models import ArchiveInput, Status, TicketView
@@ -72,12 +74,19 @@ class ArchiveStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._schema_ready = False
+        self._schema_lock = threading.Lock()
 
     def _ready(self) -> Engine:
         # Created on first use: the API and worker may start before the database does.
         if not self._schema_ready:
-            metadata.create_all(self._engine)
-            self._schema_ready = True
+            with self._schema_lock:
+                if not self._schema_ready:
+                    try:
+                        metadata.create_all(self._engine)
+                    except DBAPIError:
+                        # Another process (worker or API) created it a moment ago.
+                        metadata.create_all(self._engine)
+                    self._schema_ready = True
         return self._engine
 
     @classmethod

@@ -40,14 +40,14 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.archive import ArchiveFilters, ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.email import ticket_from_message_id
-from api.errors import ApiError, closed, from_update_failure, not_found
+from api.errors import ApiError, closed, from_update_failure, not_found, unavailable
 from api.schemas import (
     CreateTicketBody,
     FollowUpBody,
@@ -62,6 +62,7 @@ from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
     Command,
+    CommandResult,
     CustomerReplyCommand,
     EventType,
     Priority,
@@ -91,12 +92,17 @@ from workflows.ticket import TITLE_MEMO, TicketWorkflow
 
 CommandT = TypeVar("CommandT", bound=Command)
 EnumT = TypeVar("EnumT", bound=StrEnum)
-UpdateMethod = UpdateMethodMultiParam[[TicketWorkflow, CommandT], TicketView]
+UpdateMethod = UpdateMethodMultiParam[[TicketWorkflow, CommandT], CommandResult]
 Handle = WorkflowHandle[TicketWorkflow, TicketView]
 
 SUBJECT_REFERENCE = re.compile(r"\[#([A-Za-z0-9][A-Za-z0-9_-]{0,63})\]")
 INBOUND_CATEGORY = "email"
 RELEASE_PARALLELISM = 16
+# A command that meets a ticket continuing as new is retried on the new run this often.
+RUN_HANDOVER_ATTEMPTS = 5
+HANDOVER_STATUSES = frozenset(
+    {WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW}
+)
 TOKEN_MAC_BYTES = 12
 ARCHIVE_TOKEN_PREFIX = b"archive"
 
@@ -307,25 +313,42 @@ class TicketService:
         command: CommandT,
         idempotency_key: str | None,
     ) -> TicketView:
-        try:
-            return await self.handle(ticket_id).execute_update(
-                update, command, id=idempotency_key, rpc_timeout=self._rpc_timeout
-            )
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
+        for attempt in range(1, RUN_HANDOVER_ATTEMPTS + 1):
+            last = attempt == RUN_HANDOVER_ATTEMPTS
+            try:
+                await self.handle(ticket_id).execute_update(
+                    update, command, id=idempotency_key, rpc_timeout=self._rpc_timeout
+                )
+                return await self.read(ticket_id)
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                # An unknown ticket, a closed one, or a run that just continued as new
+                # (the update never reached it: the next run takes it).
+                status = await self._run_status(ticket_id)
+                if status is None:
+                    raise not_found(ticket_id) from None
+                if status in HANDOVER_STATUSES and not last:
+                    continue
+                if status in HANDOVER_STATUSES:
+                    raise unavailable("the ticket is changing runs; retry the command") from None
+                raise closed(ticket_id) from None
+            except WorkflowUpdateFailedError as failure:
+                if _lost_in_handover(failure) and not last:
+                    continue  # accepted but not completed before the run handed over
                 raise
-        # Not found: an unknown ticket, or a closed one whose workflow has completed.
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _run_status(self, ticket_id: str) -> WorkflowExecutionStatus | None:
         if await asyncio.to_thread(self._archive.get, ticket_id) is not None:
-            raise closed(ticket_id)
+            return WorkflowExecutionStatus.COMPLETED
         try:
             described = await self.handle(ticket_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
-                raise not_found(ticket_id) from None
+                return None
             raise
-        if described.status is not WorkflowExecutionStatus.RUNNING:
-            raise closed(ticket_id)
-        raise not_found(ticket_id)
+        return described.status
 
     # ------------------------------------------------------------------ lists
 
@@ -541,6 +564,11 @@ def _token_mac(raw: bytes, key: bytes) -> bytes:
 
 def _bad_token() -> ApiError:
     return ApiError(422, "validation_error", "page_token is not one this API handed out")
+
+
+def _lost_in_handover(failure: WorkflowUpdateFailedError) -> bool:
+    cause = failure.cause
+    return isinstance(cause, ApplicationError) and cause.type == "AcceptedUpdateCompletedWorkflow"
 
 
 def _archived_summary(view: TicketView) -> TicketSummary:

@@ -43,6 +43,7 @@ from workflows.models import (
     ChildClosedCommand,
     ChildTicketSpec,
     Command,
+    CommandResult,
     CustomerReplyCommand,
     Deadline,
     DeadlineKind,
@@ -577,6 +578,16 @@ def view(state: TicketState, policy: ProfilePolicy) -> TicketView:
         created_at=state.created_at,
         updated_at=state.updated_at,
         closed_at=state.closed_at,
+    )
+
+
+def acknowledgement(state: TicketState, policy: ProfilePolicy) -> CommandResult:
+    return CommandResult(
+        ticket_id=state.id,
+        status=state.status,
+        status_label=status_label(state, policy),
+        seq=state.timeline[-1].seq if state.timeline else 0,
+        updated_at=state.updated_at,
     )
 
 

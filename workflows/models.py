@@ -345,6 +345,23 @@ class TicketView(BaseModel):
     closed_at: datetime | None
 
 
+class CommandResult(BaseModel):
+    """What an Update answers: small on purpose, because Temporal stores it in history.
+
+    The full view (timeline included) is read with the ``view`` query, which is not stored;
+    answering updates with it made history grow with the square of the timeline.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    status: Status
+    status_label: str
+    seq: int
+    """The last timeline event when the command was applied."""
+    updated_at: datetime
+
+
 # --------------------------------------------------------------------------- commands
 
 

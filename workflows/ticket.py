@@ -6,14 +6,16 @@ activities and child workflows, arms one timer for the earliest deadline (with a
 naming it), upserts the search attributes and answers the ``view`` query. It decides
 nothing itself.
 
-Updates answer with the new view or fail with an ``ApplicationError`` whose ``type`` is
-``invalid_transition``, ``missing_fields`` or ``invalid_command`` and whose first detail
-is ``{"status": ..., "missing": [...]}``; the API maps those to 409 and 422. A rejected
+Updates answer with a small ``CommandResult`` (the whole view comes from the ``view``
+query) or fail with an ``ApplicationError`` whose ``type`` is ``invalid_transition``,
+``missing_fields`` or ``invalid_command`` and whose first detail is ``{"status": ...,
+"missing": [...]}``; the API maps those to 409 and 422. A rejected
 Signal is recorded on the timeline as ``rejected_command`` and never fails the workflow.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from datetime import timedelta
 
@@ -46,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CalendarRequest,
         CaseCompletedCommand,
         ChildClosedCommand,
+        CommandResult,
         CustomerReplyCommand,
         EditCommand,
         Effect,
@@ -148,7 +151,10 @@ class TicketWorkflow:
                 break
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._outbox:
+                # An update delivered in this activation runs in a task that counts as
+                # "in progress" only once started: yield so it starts, then look again.
+                await asyncio.sleep(0)
+                if workflow.all_handlers_finished() and not self._outbox:
                     self._continue_as_new()
                 continue
             await self._refresh_calendar_if_needed()
@@ -176,7 +182,7 @@ class TicketWorkflow:
     # same name (for the CLI and Web UI; a rejection goes to the timeline).
 
     @workflow.update
-    def edit(self, command: EditCommand) -> TicketView:
+    def edit(self, command: EditCommand) -> CommandResult:
         return self._execute(command)
 
     @edit.validator
@@ -188,7 +194,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def submit(self, command: SubmitCommand) -> TicketView:
+    def submit(self, command: SubmitCommand) -> CommandResult:
         return self._execute(command)
 
     @submit.validator
@@ -200,7 +206,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def assign(self, command: AssignCommand) -> TicketView:
+    def assign(self, command: AssignCommand) -> CommandResult:
         return self._execute(command)
 
     @assign.validator
@@ -212,7 +218,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def start(self, command: StartCommand) -> TicketView:
+    def start(self, command: StartCommand) -> CommandResult:
         return self._execute(command)
 
     @start.validator
@@ -224,7 +230,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def unassign(self, command: UnassignCommand) -> TicketView:
+    def unassign(self, command: UnassignCommand) -> CommandResult:
         return self._execute(command)
 
     @unassign.validator
@@ -236,7 +242,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def requeue(self, command: RequeueCommand) -> TicketView:
+    def requeue(self, command: RequeueCommand) -> CommandResult:
         return self._execute(command)
 
     @requeue.validator
@@ -248,7 +254,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def robot_reject(self, command: RobotRejectCommand) -> TicketView:
+    def robot_reject(self, command: RobotRejectCommand) -> CommandResult:
         return self._execute(command)
 
     @robot_reject.validator
@@ -260,7 +266,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def wait(self, command: WaitCommand) -> TicketView:
+    def wait(self, command: WaitCommand) -> CommandResult:
         return self._execute(command)
 
     @wait.validator
@@ -272,7 +278,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def resume(self, command: ResumeCommand) -> TicketView:
+    def resume(self, command: ResumeCommand) -> CommandResult:
         return self._execute(command)
 
     @resume.validator
@@ -284,7 +290,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def note(self, command: NoteCommand) -> TicketView:
+    def note(self, command: NoteCommand) -> CommandResult:
         return self._execute(command)
 
     @note.validator
@@ -296,7 +302,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def send_email(self, command: SendEmailCommand) -> TicketView:
+    def send_email(self, command: SendEmailCommand) -> CommandResult:
         return self._execute(command)
 
     @send_email.validator
@@ -308,7 +314,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def customer_reply(self, command: CustomerReplyCommand) -> TicketView:
+    def customer_reply(self, command: CustomerReplyCommand) -> CommandResult:
         return self._execute(command)
 
     @customer_reply.validator
@@ -320,7 +326,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def resolve(self, command: ResolveCommand) -> TicketView:
+    def resolve(self, command: ResolveCommand) -> CommandResult:
         return self._execute(command)
 
     @resolve.validator
@@ -332,7 +338,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def reopen(self, command: ReopenCommand) -> TicketView:
+    def reopen(self, command: ReopenCommand) -> CommandResult:
         return self._execute(command)
 
     @reopen.validator
@@ -344,7 +350,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def release_published(self, command: ReleasePublishedCommand) -> TicketView:
+    def release_published(self, command: ReleasePublishedCommand) -> CommandResult:
         return self._execute(command)
 
     @release_published.validator
@@ -356,7 +362,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def case_completed(self, command: CaseCompletedCommand) -> TicketView:
+    def case_completed(self, command: CaseCompletedCommand) -> CommandResult:
         return self._execute(command)
 
     @case_completed.validator
@@ -368,7 +374,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def qualify(self, command: QualifyCommand) -> TicketView:
+    def qualify(self, command: QualifyCommand) -> CommandResult:
         return self._execute(command)
 
     @qualify.validator
@@ -380,7 +386,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def rate(self, command: RateCommand) -> TicketView:
+    def rate(self, command: RateCommand) -> CommandResult:
         return self._execute(command)
 
     @rate.validator
@@ -392,7 +398,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def merge(self, command: MergeCommand) -> TicketView:
+    def merge(self, command: MergeCommand) -> CommandResult:
         return self._execute(command)
 
     @merge.validator
@@ -404,7 +410,7 @@ class TicketWorkflow:
         self._execute_signal(command)
 
     @workflow.update
-    def split(self, command: SplitCommand) -> TicketView:
+    def split(self, command: SplitCommand) -> CommandResult:
         return self._execute(command)
 
     @split.validator
@@ -433,7 +439,7 @@ class TicketWorkflow:
         except CommandRejected as rejected:
             raise _as_application_error(rejected) from None
 
-    def _execute(self, command: AnyCommand) -> TicketView:
+    def _execute(self, command: AnyCommand) -> CommandResult:
         try:
             decision = lifecycle.decide(
                 self._state, command, workflow.now(), self._policy, self._calendar
@@ -442,7 +448,7 @@ class TicketWorkflow:
             # The state may have moved between validation and execution.
             raise _as_application_error(rejected) from None
         self._adopt(decision)
-        return self._view()
+        return lifecycle.acknowledgement(self._state, self._policy)
 
     def _execute_signal(self, command: AnyCommand) -> None:
         try:
@@ -487,6 +493,8 @@ class TicketWorkflow:
                 bool(self._outbox)
                 or lifecycle.next_deadline(self._state) != deadline
                 or self._state.status is Status.CLOSED
+                # Commands that arm nothing (notes) still grow the history.
+                or workflow.info().is_continue_as_new_suggested()
             )
 
         if deadline is None:

@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.email import message_id_for, ticket_from_message_id, with_reference
 from tests.conftest import TEST_TASK_QUEUE
 from tests.support.smtp import Received, SmtpSink
-from tests.support.temporal import events_of, eventually, start_ticket
+from tests.support.temporal import command, events_of, eventually, start_ticket
 from workflows.models import EventType, ProfileName, SendEmailCommand, TicketView
 from workflows.ticket import TicketWorkflow
 
@@ -31,7 +31,8 @@ async def test_agent_email_retried_after_a_temporary_failure_keeps_its_message_i
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
     ticket_id = handle.id.removeprefix("ticket-")
     smtp_sink.refuse(ticket_id, 1)
-    view = await handle.execute_update(
+    view = await command(
+        handle,
         TicketWorkflow.send_email,
         SendEmailCommand(
             actor="ana",

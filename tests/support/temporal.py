@@ -15,11 +15,14 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.calendar import build_calendar_snapshot
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
+    Command,
+    CommandResult,
     EventType,
     Nature,
     ProfileName,
@@ -32,6 +35,7 @@ from workflows.policy import policy_for
 from workflows.ticket import TicketWorkflow
 
 T = TypeVar("T")
+CommandT = TypeVar("CommandT", bound=Command)
 _ids = itertools.count(1)
 
 FIELDS = TicketFields(
@@ -148,6 +152,16 @@ async def search_attributes(client: Client, workflow_id: str) -> dict[str, objec
         for name, payload in fields.items()
         if payload.metadata.get("encoding") != b"binary/null"
     }
+
+
+async def command(
+    handle: WorkflowHandle[TicketWorkflow, TicketView],
+    update: UpdateMethodMultiParam[[TicketWorkflow, CommandT], CommandResult],
+    message: CommandT,
+) -> TicketView:
+    """Apply a command, then read the whole view (updates answer only an acknowledgement)."""
+    await handle.execute_update(update, message)
+    return await handle.query(TicketWorkflow.view)
 
 
 def events_of(view: TicketView, kind: EventType) -> list[dict[str, object]]:

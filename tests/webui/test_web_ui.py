@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from tests.conftest import DEV_SERVER
 from tests.support.smtp import free_port
-from tests.support.temporal import FIELDS, eventually, start_ticket
+from tests.support.temporal import FIELDS, command, eventually, start_ticket
 from worker import build_worker
 from workflows.models import AssignCommand, WaitCommand, WaitReason
 from workflows.search import ALL_KEYS
@@ -82,8 +82,8 @@ async def test_ticket_is_found_by_status_and_shows_summary_details_and_timer(
         await handle.execute_update(
             TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
         )
-        view = await handle.execute_update(
-            TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+        view = await command(
+            handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
         )
         assert view.deadlines[0].label == "Lembrete 1 de 2 ao cliente"
 

@@ -8,7 +8,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TEST_TASK_QUEUE
-from tests.support.temporal import events_of, eventually, start_ticket
+from tests.support.temporal import command, events_of, eventually, start_ticket
 from workflows.models import (
     ChildTicketSpec,
     EventType,
@@ -33,7 +33,8 @@ async def test_split_resolves_the_parent_when_every_child_is_closed(
     client = time_env.client
     parent = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
     await parent.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
-    view = await parent.execute_update(
+    view = await command(
+        parent,
         TicketWorkflow.split,
         SplitCommand(
             actor="ana",
@@ -84,9 +85,7 @@ async def test_merge_moves_the_content_to_the_target(time_env: WorkflowEnvironme
     await source.execute_update(
         TicketWorkflow.note, NoteCommand(actor="ana", body="Mesmo problema do outro")
     )
-    view = await source.execute_update(
-        TicketWorkflow.merge, MergeCommand(actor="ana", into=target_id)
-    )
+    view = await command(source, TicketWorkflow.merge, MergeCommand(actor="ana", into=target_id))
     assert view.status is Status.RESOLVED and view.links.merged_into == target_id
     merged = await eventually(
         lambda: target.query(TicketWorkflow.view), lambda v: bool(events_of(v, EventType.MERGED))

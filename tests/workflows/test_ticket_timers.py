@@ -18,6 +18,7 @@ from tests.conftest import TEST_TASK_QUEUE
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import (
     brazil_calendar,
+    command,
     events_of,
     eventually,
     next_local,
@@ -118,8 +119,8 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     monday = await quiet_monday(time_env, calendar)
     await travel_to(time_env, local(monday, time(10)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+    view = await command(
+        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
     )
     assert view.qualification is Qualification.UNDEFINED_LACK_OF_INFO
     action = view.timeline[-1].at
@@ -163,7 +164,8 @@ async def test_support_validation_after_17_30_on_friday_reminds_monday_morning(
         friday += timedelta(days=7)
     await travel_to(time_env, local(friday, time(17, 30)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await handle.execute_update(
+    view = await command(
+        handle,
         TicketWorkflow.resolve,
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
     )
@@ -200,8 +202,8 @@ async def test_reminders_skip_a_brazilian_national_holiday(
     christmas = date(year, 12, 25)
     await travel_to(time_env, local(start, time(10)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+    view = await command(
+        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
     )
 
     def business_days_after(day: date, count: int) -> date:
@@ -229,8 +231,8 @@ async def test_support_email_restarts_the_clock(time_env: WorkflowEnvironment) -
         TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
     )
     await travel_to(time_env, local(monday + timedelta(days=1), time(10)))
-    view = await handle.execute_update(
-        TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Alguma novidade?")
+    view = await command(
+        handle, TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Alguma novidade?")
     )
     thursday = same_time(monday + timedelta(days=3), view.timeline[-1].at)
     assert view.deadlines[0].due_at == thursday
@@ -249,7 +251,8 @@ async def test_customer_reply_stops_the_reminders(
         TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
     )
     await time_env.sleep(timedelta(hours=20))
-    view = await handle.execute_update(
+    view = await command(
+        handle,
         TicketWorkflow.customer_reply,
         CustomerReplyCommand(actor="cliente@example.com", body="Segue o log"),
     )
@@ -292,8 +295,8 @@ async def test_enate_wait_for_info_returns_highlighted_after_its_days(
     time_env: WorkflowEnvironment,
 ) -> None:
     handle = await enate_in_progress(time_env)
-    view = await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=3)
+    view = await command(
+        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=3)
     )
     since = view.timeline[-1].at
     assert view.status_label == "Wait / Aguarde: Wait for more info"
@@ -344,7 +347,8 @@ async def test_enate_customer_reply_inside_the_feedback_window_reopens(
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE, note="Resolvido."),
     )
     await time_env.sleep(timedelta(hours=20))
-    view = await handle.execute_update(
+    view = await command(
+        handle,
         TicketWorkflow.customer_reply,
         CustomerReplyCommand(actor="cliente@example.com", body="Não resolveu"),
     )
@@ -388,8 +392,8 @@ async def test_reminder_across_a_dst_change_keeps_the_local_time(
         pytest.skip("the DST change is too close to plan a Friday before it")
     await travel_to(time_env, start)
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+    view = await command(
+        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
     )
     tuesday = same_time(friday + timedelta(days=4), view.timeline[-1].at, new_york)
     assert view.deadlines[0].due_at == tuesday

@@ -10,7 +10,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TEST_TASK_QUEUE
-from tests.support.temporal import FIELDS, events_of, eventually, search_attributes, start_ticket
+from tests.support.temporal import (
+    FIELDS,
+    command,
+    events_of,
+    eventually,
+    search_attributes,
+    start_ticket,
+)
 from workflows.models import (
     AssignCommand,
     EventType,
@@ -40,8 +47,8 @@ pytestmark = pytest.mark.usefixtures("time_worker")
 
 async def test_update_answers_the_new_view(time_env: WorkflowEnvironment) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
-    view = await handle.execute_update(
-        TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="ana")
+    view = await command(
+        handle, TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="ana")
     )
     assert view.status is Status.IN_PROGRESS
     assert view.assignee is not None and view.assignee.id == "ana"
