@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo bench clean system-deps
+.PHONY: install test lint run demo bench clean system-deps record-histories
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Re-record tests/histories/ (see README, "Changing workflow code").
+record-histories: $(STAMP)
+	$(BIN)/python -m tests.histories.record

@@ -1,0 +1,189 @@
+"""Re-record the histories the replay test guards: ``make record-histories``.
+
+Runs representative lifecycles of both profiles on the time-skipping server (timers
+fire, emails reach a loopback SMTP sink, the archive is a temporary SQLite file) and
+writes each workflow's history as JSON beside this file. Re-record only when a change is
+meant to alter running-workflow logic, and put that change behind ``workflow.patched``
+first (README, "Changing workflow code").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from tests.conftest import TEST_SERVER, register_search_attributes
+from tests.support.smtp import SmtpSink
+from tests.support.temporal import start_ticket
+from worker import build_worker
+from workflows.models import (
+    AssignCommand,
+    ChildTicketSpec,
+    CustomerReplyCommand,
+    EditCommand,
+    NoteCommand,
+    ProfileName,
+    RateCommand,
+    ReleasePublishedCommand,
+    ResolutionMethod,
+    ResolveCommand,
+    SendEmailCommand,
+    SplitCommand,
+    StartCommand,
+    SubmitCommand,
+    TicketFields,
+    TicketView,
+    WaitCommand,
+    WaitReason,
+    workflow_id_for,
+)
+from workflows.ticket import TicketWorkflow
+
+HERE = Path(__file__).resolve().parent
+QUEUE = "tramita-histories"
+Handle = WorkflowHandle[TicketWorkflow, TicketView]
+
+
+async def support_customer_wait_and_validation(env: WorkflowEnvironment) -> list[Handle]:
+    handle = await start_ticket(env.client, QUEUE, ticket_id="support-full")
+    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
+    await handle.execute_update(
+        TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Pode enviar o XML?")
+    )
+    await handle.execute_update(
+        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+    )
+    await env.sleep(timedelta(days=3))  # first reminder
+    await handle.execute_update(
+        TicketWorkflow.customer_reply, CustomerReplyCommand(actor="c@example.com", body="Segue")
+    )
+    await handle.execute_update(
+        TicketWorkflow.resolve,
+        ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
+    )
+    await handle.execute_update(TicketWorkflow.rate, RateCommand(actor="c@example.com", score=5))
+    await env.sleep(timedelta(days=14))  # reminders and automatic close
+    await handle.result()
+    return [handle]
+
+
+async def support_release(env: WorkflowEnvironment) -> list[Handle]:
+    handle = await start_ticket(env.client, QUEUE, ticket_id="support-release")
+    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
+    await handle.execute_update(
+        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.RELEASE, version="8.4.2")
+    )
+    await handle.execute_update(
+        TicketWorkflow.release_published, ReleasePublishedCommand(version="8.4.2")
+    )
+    await env.sleep(timedelta(days=14))
+    await handle.result()
+    return [handle]
+
+
+async def enate_draft_wait_and_feedback(env: WorkflowEnvironment) -> list[Handle]:
+    handle = await start_ticket(
+        env.client,
+        QUEUE,
+        ticket_id="enate-full",
+        profile=ProfileName.ENATE,
+        fields=TicketFields(primary_contact="c@example.com"),
+        submit=False,
+    )
+    await handle.execute_update(
+        TicketWorkflow.send_email,
+        SendEmailCommand(actor="ana", subject="Invoice 42", body="Where is it?"),
+    )
+    await handle.execute_update(
+        TicketWorkflow.edit, EditCommand(actor="ana", category="billing", requester="c@example.com")
+    )
+    await handle.execute_update(TicketWorkflow.submit, SubmitCommand(actor="ana"))
+    await handle.execute_update(TicketWorkflow.note, NoteCommand(actor="ana", body="Looking"))
+    await handle.execute_update(
+        TicketWorkflow.wait,
+        WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=2, close_if_no_response=True),
+    )
+    await env.sleep(timedelta(days=10))
+    await handle.result()
+    return [handle]
+
+
+async def enate_split(env: WorkflowEnvironment) -> list[Handle]:
+    parent = await start_ticket(
+        env.client, QUEUE, ticket_id="enate-split", profile=ProfileName.ENATE
+    )
+    await parent.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
+    await parent.execute_update(
+        TicketWorkflow.split,
+        SplitCommand(
+            actor="ana", children=(ChildTicketSpec(title="A"), ChildTicketSpec(title="B"))
+        ),
+    )
+    await asyncio.sleep(1)  # the children start
+    for child_id in ("enate-split-1", "enate-split-2"):
+        child = env.client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(child_id))
+        await child.execute_update(
+            TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
+        )
+    await env.sleep(timedelta(days=10))
+    await parent.result()
+    return [parent]
+
+
+LIFECYCLES: dict[str, Callable[[WorkflowEnvironment], Awaitable[list[Handle]]]] = {
+    "support_customer_wait_and_validation": support_customer_wait_and_validation,
+    "support_release": support_release,
+    "enate_draft_wait_and_feedback": enate_draft_wait_and_feedback,
+    "enate_split": enate_split,
+}
+
+
+async def record(client_env: WorkflowEnvironment, settings: Settings) -> list[Path]:
+    written = []
+    async with build_worker(client_env.client, settings):
+        for name, lifecycle in LIFECYCLES.items():
+            handles = await lifecycle(client_env)
+            history = await handles[0].fetch_history()
+            path = HERE / f"{name}.json"
+            path.write_text(history.to_json())
+            written.append(path)
+    return written
+
+
+async def main() -> None:
+    sink = SmtpSink()
+    sink.start()
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(
+            task_queue=QUEUE,
+            smtp_host=sink.host,
+            smtp_port=sink.port,
+            mail_from="Tramita <tramita@tramita.test>",
+            archive_url=f"sqlite:///{scratch}/archive.db",
+        )
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter, test_server_existing_path=str(TEST_SERVER)
+        )
+        try:
+            await register_search_attributes(env.client)
+            for path in await record(env, settings):
+                sys.stderr.write(f"recorded {path.relative_to(HERE.parent.parent)}\n")
+        finally:
+            await env.shutdown()
+            sink.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stderr.flush()
+    os._exit(0)  # the SDK's runtime may abort at interpreter exit (sdk-python#300)
