@@ -9,8 +9,10 @@ In-Reply-To leads back to the ticket.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -46,6 +48,19 @@ def reference(ticket_id: str) -> str:
 def with_reference(subject: str, ticket_id: str) -> str:
     ref = reference(ticket_id)
     return subject if ref in subject else f"{subject} {ref}"
+
+
+HEARTBEAT_EVERY_SECONDS = 2.0
+
+
+async def _heartbeating(work: Awaitable[None]) -> None:
+    """Heartbeat while ``work`` runs, so a send on a worker that died is retried soon."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 class MailSender(Protocol):
@@ -112,7 +127,7 @@ class EmailActivities:
             raise ApplicationError("email has no recipient", type="NoRecipient", non_retryable=True)
         message = self.compose(request)
         try:
-            await self._sender.send(message)
+            await _heartbeating(self._sender.send(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise ApplicationError(
                 f"every recipient was refused: {exc}", type="RecipientsRefused", non_retryable=True

@@ -100,6 +100,7 @@ INBOUND_CATEGORY = "email"
 RELEASE_PARALLELISM = 16
 # A command that meets a ticket continuing as new is retried on the new run this often.
 RUN_HANDOVER_ATTEMPTS = 5
+BUSY_QUERY_ATTEMPTS = 5
 HANDOVER_STATUSES = frozenset(
     {WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW}
 )
@@ -175,14 +176,21 @@ class TicketService:
         archived = await asyncio.to_thread(self._archive.get, ticket_id)
         if archived is not None:
             return archived
-        try:
-            return await self.handle(ticket_id).query(
-                TicketWorkflow.view, rpc_timeout=self._rpc_timeout
-            )
-        except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                raise not_found(ticket_id) from None
-            raise
+        for attempt in range(1, BUSY_QUERY_ATTEMPTS + 1):
+            try:
+                return await self.handle(ticket_id).query(
+                    TicketWorkflow.view, rpc_timeout=self._rpc_timeout
+                )
+            except RPCError as error:
+                if error.status is RPCStatusCode.NOT_FOUND:
+                    raise not_found(ticket_id) from None
+                # A ticket under a burst of commands refuses queries for a moment.
+                busy = error.status is RPCStatusCode.RESOURCE_EXHAUSTED
+                if busy and attempt < BUSY_QUERY_ATTEMPTS:
+                    await asyncio.sleep(0.2 * attempt)
+                    continue
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def read_as(self, ticket_id: str, subject: str, is_requester: bool) -> TicketView:
         """The view, as long as a requester asks for one of its own tickets (else 404)."""

@@ -62,7 +62,7 @@ async def test_thousands_of_events_continue_as_new_with_state_deadlines_and_attr
         waiting = await command(
             handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
         )
-        gate = asyncio.Semaphore(8)
+        gate = asyncio.Semaphore(4)  # commands racing the hand-over between runs
 
         # Through the API's command path: it hands commands over to the new run.
         tickets = TicketService(

@@ -85,6 +85,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import SearchValue, search_attribute_updates, search_values
 
 EMAIL_TIMEOUT = timedelta(seconds=60)
+# The activity heartbeats while it talks to SMTP: a send on a dead worker retries soon.
+EMAIL_HEARTBEAT = timedelta(seconds=15)
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -123,6 +125,8 @@ class TicketWorkflow:
         self._calendar = input.calendar
         self._outbox: deque[Effect] = deque(input.pending_effects)
         self._published: dict[str, SearchValue] = {}
+        self._effects_in_flight = 0
+        self._effect_tasks: set[asyncio.Task[None]] = set()
         if input.state is not None:
             self._state = input.state
         else:
@@ -145,7 +149,13 @@ class TicketWorkflow:
         self._publish()
         while True:
             if self._outbox:
-                await self._carry_out(self._outbox.popleft())
+                # Each effect runs on its own: a webhook receiver that is down (retried
+                # for days) must not hold back the customer's email.
+                effect = self._outbox.popleft()
+                self._effects_in_flight += 1
+                workflow_task = asyncio.create_task(self._carry_out_and_count(effect))
+                self._effect_tasks.add(workflow_task)
+                workflow_task.add_done_callback(self._effect_tasks.discard)
                 continue
             if self._state.status is Status.CLOSED:
                 break
@@ -154,12 +164,19 @@ class TicketWorkflow:
                 # An update delivered in this activation runs in a task that counts as
                 # "in progress" only once started: yield so it starts, then look again.
                 await asyncio.sleep(0)
+                await workflow.wait_condition(lambda: self._effects_in_flight == 0)
                 if workflow.all_handlers_finished() and not self._outbox:
                     self._continue_as_new()
                 continue
             await self._refresh_calendar_if_needed()
             await self._sleep_until_next_deadline()
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._outbox)
+        await workflow.wait_condition(
+            lambda: (
+                workflow.all_handlers_finished()
+                and not self._outbox
+                and self._effects_in_flight == 0
+            )
+        )
         view = self._view()
         # The final view outlives Temporal's retention; the workflow completes only after.
         await workflow.execute_activity_method(
@@ -541,6 +558,12 @@ class TicketWorkflow:
         )
         self._publish()
 
+    async def _carry_out_and_count(self, effect: Effect) -> None:
+        try:
+            await self._carry_out(effect)
+        finally:
+            self._effects_in_flight -= 1
+
     async def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, SendEmailEffect):
             await self._send_email(effect)
@@ -574,6 +597,7 @@ class TicketWorkflow:
                 request,
                 start_to_close_timeout=EMAIL_TIMEOUT,
                 schedule_to_close_timeout=EMAIL_GIVE_UP,
+                heartbeat_timeout=EMAIL_HEARTBEAT,
                 retry_policy=EMAIL_RETRY,
                 summary=f"{what} to {', '.join(effect.to)}",
             )

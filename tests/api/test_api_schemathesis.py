@@ -58,7 +58,7 @@ async def test_fuzzing_the_schema_finds_no_server_error(
                 await asyncio.sleep(0.1)
             else:
                 pytest.fail("the API did not become ready")
-        agent = await fuzz(port, tmp_path / "agent", "dev-agent-key", seconds=45)
+        agent = await fuzz(port, tmp_path / "agent", "dev-agent-key", seconds=60)
         system = await fuzz(
             port,
             tmp_path / "system",
@@ -66,7 +66,9 @@ async def test_fuzzing_the_schema_finds_no_server_error(
             seconds=20,
             only=r"^/(inbound|releases)/",
         )
-        assert agent > 500 and system > 100, (agent, system)
+        # A hostile customer: every route with the requester's key.
+        requester = await fuzz(port, tmp_path / "requester", "dev-requester-key", seconds=20)
+        assert agent > 500 and system > 100 and requester > 100, (agent, system, requester)
     finally:
         server.terminate()
         await server.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ class SmtpSink:
     """Per ticket id: how many of its next messages get a temporary failure (451)."""
     refused: list[str] = field(default_factory=list)
     """Message-IDs of the refused attempts."""
+    slow: dict[str, float] = field(default_factory=dict)
+    """Per recipient: hold the next RCPT for it this many seconds before answering."""
+    started_slow: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
 
@@ -41,6 +45,11 @@ class SmtpSink:
     ) -> str:
         if address.startswith("bounce"):
             return "550 5.1.1 No such user here"
+        delay = self.slow.pop(address, 0.0)
+        if delay:
+            # Hold the conversation before any content is sent.
+            self.started_slow.add(address)
+            await asyncio.sleep(delay)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

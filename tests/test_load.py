@@ -1,0 +1,141 @@
+"""1,000 tickets driven concurrently with random valid and invalid commands (dev server).
+
+Afterwards every ticket's invariants hold: timeline sequence, status versus deadlines,
+closed is terminal. Marked ``slow``; ``make test`` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.archive import ArchiveStore
+from api.errors import ApiError, from_update_failure
+from api.tickets import TicketService
+from config import Settings
+from tests.support.temporal import start_ticket
+from worker import build_worker
+from workflows.models import (
+    AnyCommand,
+    AssignCommand,
+    CustomerReplyCommand,
+    NoteCommand,
+    ProfileName,
+    ReopenCommand,
+    ResolutionMethod,
+    ResolveCommand,
+    ResumeCommand,
+    StartCommand,
+    Status,
+    TicketView,
+    WaitCommand,
+    WaitReason,
+)
+from workflows.ticket import TicketWorkflow
+
+TICKETS = 1000
+COMMANDS_PER_TICKET = 5
+CONCURRENCY = 48
+QUEUE = "tramita-load-tests"
+
+CHOICES: list[AnyCommand] = [
+    AssignCommand(actor="ana", assignee="ana"),
+    StartCommand(actor="ana"),
+    WaitCommand(actor="ana", reason=WaitReason.CUSTOMER),
+    WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=2),
+    WaitCommand(actor="ana", reason=WaitReason.RELEASE, version="1.0"),
+    ResumeCommand(actor="ana"),
+    NoteCommand(actor="ana", body="n"),
+    CustomerReplyCommand(actor="c@example.com", body="r"),
+    ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE, note="x"),
+    ResolveCommand(actor="ana", method=ResolutionMethod.SPAM),
+    ReopenCommand(actor="ana"),
+]
+
+UPDATES: dict[type[AnyCommand], Any] = {
+    AssignCommand: TicketWorkflow.assign,
+    StartCommand: TicketWorkflow.start,
+    WaitCommand: TicketWorkflow.wait,
+    ResumeCommand: TicketWorkflow.resume,
+    NoteCommand: TicketWorkflow.note,
+    CustomerReplyCommand: TicketWorkflow.customer_reply,
+    ResolveCommand: TicketWorkflow.resolve,
+    ReopenCommand: TicketWorkflow.reopen,
+}
+
+
+def check_invariants(view: TicketView) -> None:
+    assert [e.seq for e in view.timeline] == list(range(1, len(view.timeline) + 1))
+    if view.status is Status.CLOSED:
+        assert view.closed_at is not None and view.deadlines == ()
+        assert view.timeline[-1].type.value in ("closed", "rejected_command")
+    elif view.status is Status.RESOLVED:
+        assert view.deadlines and view.deadlines[-1].kind.value == "auto_close"
+    elif (
+        view.status is Status.WAITING
+        and view.wait is not None
+        and view.wait.reason in (WaitReason.CUSTOMER,)
+    ):
+        assert view.deadlines, "a customer wait arms its timers"
+    else:
+        assert view.deadlines == ()
+
+
+@pytest.mark.slow
+async def test_a_thousand_tickets_under_random_commands_keep_their_invariants(
+    dev_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
+) -> None:
+    settings = worker_settings.model_copy(update={"task_queue": QUEUE})
+    tickets = TicketService(
+        dev_env.client,
+        settings,
+        ArchiveStore.from_url(settings.archive_url),
+        rpc_timeout=timedelta(seconds=60),
+    )
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    rng = random.Random(20261122)
+    plans = [
+        (
+            ProfileName.ENATE if n % 2 else ProfileName.SUPPORT,
+            [rng.choice(CHOICES) for _ in range(COMMANDS_PER_TICKET)],
+        )
+        for n in range(TICKETS)
+    ]
+
+    async def drive(number: int) -> TicketView:
+        profile, commands = plans[number]
+        ticket_id = f"load-{number}"
+        async with gate:
+            await start_ticket(dev_env.client, QUEUE, profile=profile, ticket_id=ticket_id)
+            for command in commands:
+                try:
+                    await tickets.command(ticket_id, UPDATES[type(command)], command, None)
+                    outcomes["applied"] += 1
+                except WorkflowUpdateFailedError as failure:  # the workflow's validator said no
+                    outcomes[f"rejected {from_update_failure(failure).status_code}"] += 1
+                except ApiError as error:  # e.g. the ticket closed (spam) and completed
+                    outcomes[f"rejected {error.status_code}"] += 1
+            return await tickets.read(ticket_id)
+
+    async with build_worker(
+        dev_env.client,
+        settings,
+        http_client=http_client,
+        workflow_failure_exception_types=[Exception],
+    ):
+        views = await asyncio.gather(*(drive(n) for n in range(TICKETS)))
+    for view in views:
+        check_invariants(view)
+    assert outcomes["applied"] > TICKETS, outcomes
+    rejected = {k: v for k, v in outcomes.items() if k.startswith("rejected")}
+    assert sum(rejected.values()) > TICKETS // 2, outcomes
+    assert set(rejected) <= {"rejected 409", "rejected 422"}, outcomes
