@@ -124,16 +124,7 @@ class TicketFilters:
 @lru_cache(maxsize=8)
 def _calendar(template: CalendarSnapshot, year: int, years_ahead: int) -> CalendarSnapshot:
     return build_calendar_snapshot(
-        CalendarRequest(
-            timezone=template.timezone,
-            work_days=template.work_days,
-            opens_at=template.opens_at,
-            closes_at=template.closes_at,
-            country=template.country,
-            subdivision=template.subdivision,
-            from_year=year,
-            years_ahead=years_ahead,
-        )
+        CalendarRequest.like(template, from_year=year, years_ahead=years_ahead)
     )
 
 

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from observability import configure_logging, worker_runtime
 from tests.api.helpers import AGENT
+from tests.support.http import wait_until_ready
 from tests.support.smtp import free_port
 from tests.support.temporal import start_ticket
 from worker import build_worker
@@ -96,16 +97,7 @@ async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvi
         sys.executable, "-m", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(200):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the API did not become ready")
+        await wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=20)
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert process.stderr is not None

@@ -634,3 +634,19 @@ class CalendarRequest(BaseModel):
     subdivision: str | None
     years_ahead: int = 3
     from_year: int
+
+    @classmethod
+    def like(
+        cls, calendar: CalendarSnapshot, *, from_year: int, years_ahead: int = 3
+    ) -> CalendarRequest:
+        """A request for a fresh snapshot of the same calendar, from ``from_year`` on."""
+        return cls(
+            timezone=calendar.timezone,
+            work_days=calendar.work_days,
+            opens_at=calendar.opens_at,
+            closes_at=calendar.closes_at,
+            country=calendar.country,
+            subdivision=calendar.subdivision,
+            from_year=from_year,
+            years_ahead=years_ahead,
+        )

@@ -529,15 +529,7 @@ class TicketWorkflow:
             return
         if workflow.now().date() + CALENDAR_REFRESH_MARGIN < calendar.valid_until:
             return
-        request = CalendarRequest(
-            timezone=calendar.timezone,
-            work_days=calendar.work_days,
-            opens_at=calendar.opens_at,
-            closes_at=calendar.closes_at,
-            country=calendar.country,
-            subdivision=calendar.subdivision,
-            from_year=workflow.now().year,
-        )
+        request = CalendarRequest.like(calendar, from_year=workflow.now().year)
         try:
             self._calendar = await workflow.execute_activity_method(
                 CalendarActivities.build_snapshot,

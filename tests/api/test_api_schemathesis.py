@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.http import wait_until_ready
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,16 +48,7 @@ async def test_fuzzing_the_schema_finds_no_server_error(
         env=env,
     )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(200):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the API did not become ready")
+        await wait_until_ready(f"http://127.0.0.1:{port}", server, seconds=20)
         agent = await fuzz(port, tmp_path / "agent", "dev-agent-key", seconds=60)
         system = await fuzz(
             port,

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.api.helpers import AGENT, ticket_body
+from tests.support.http import wait_until_ready
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,19 +27,6 @@ async def start_stack(env: dict[str, str]) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-
-
-async def wait_ready(api: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
-    for _ in range(600):
-        if process.returncode is not None:
-            pytest.fail(f"make run exited early with {process.returncode}")
-        try:
-            if (await api.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail("the stack did not become ready in two minutes")
 
 
 async def interrupt(process: asyncio.subprocess.Process) -> int:
@@ -62,7 +49,7 @@ async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_pat
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
         stack = await start_stack(env)
         try:
-            await wait_ready(api, stack)
+            await wait_until_ready(f"http://127.0.0.1:{api_port}", stack, seconds=120)
             created = (await api.post("/tickets", json=ticket_body(), headers=AGENT)).json()
             tid = created["id"]
             await api.post(f"/tickets/{tid}/assign", json={"assignee": "ana"}, headers=AGENT)
@@ -86,7 +73,7 @@ async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_pat
 
         stack = await start_stack(env)
         try:
-            await wait_ready(api, stack)
+            await wait_until_ready(f"http://127.0.0.1:{api_port}", stack, seconds=120)
             after = (await api.get(f"/tickets/{tid}", headers=AGENT)).json()
             assert after["status"] == "waiting"
             assert after["deadlines"] == before["deadlines"]

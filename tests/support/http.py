@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+async def wait_until_ready(
+    base_url: str, process: asyncio.subprocess.Process | None = None, *, seconds: float = 60
+) -> None:
+    """Poll ``/readyz`` until it answers 200; fail early if ``process`` exits."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        for _ in range(int(seconds * 10)):
+            if process is not None and process.returncode is not None:
+                raise AssertionError(f"the process exited early with {process.returncode}")
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{base_url} was not ready within {seconds}s")
 
 
 @dataclass
