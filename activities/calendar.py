@@ -29,7 +29,7 @@ def build_calendar_snapshot(request: CalendarRequest) -> CalendarSnapshot:
             table = holidays.country_holidays(
                 request.country, subdiv=request.subdivision, years=years
             )
-        except NotImplementedError as exc:
+        except RuntimeError as exc:  # holidays' "not available" error derives from it
             raise ValueError(
                 f"no holiday calendar for country {request.country!r}"
                 f" and subdivision {request.subdivision!r}"
