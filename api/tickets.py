@@ -191,15 +191,7 @@ class TicketService:
         return view
 
     async def exists(self, ticket_id: str) -> bool:
-        if await asyncio.to_thread(self._archive.get, ticket_id) is not None:
-            return True
-        try:
-            await self.handle(ticket_id).describe(rpc_timeout=self._rpc_timeout)
-        except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return True
+        return await self._run_status(ticket_id) is not None
 
     # ------------------------------------------------------------------ creating
 
