@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_metrics_address: str | None = None
     """host:port for the worker's Prometheus endpoint (Temporal SDK metrics); off if unset."""
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    """Tickets a worker keeps in memory; the others are rebuilt from history when they wake."""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -72,6 +72,7 @@ def build_worker(
             CalendarActivities().build_snapshot,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_failure_exception_types=workflow_failure_exception_types,
     )
 

@@ -8,16 +8,16 @@ import sys
 import uvicorn
 
 from api.main import create_app
-from config import get_settings
+from config import Settings, get_settings
 from observability import configure_logging
+from workflows.policy import PolicySource, policy_for
 
 
-def main() -> None:
-    settings = get_settings()
-    configure_logging(settings)
+def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
+    """Serves until SIGINT or SIGTERM; False when the server could not start."""
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings, policies=policies),
             host=settings.api_host,
             port=settings.api_port,
             log_config=None,
@@ -26,10 +26,17 @@ def main() -> None:
         )
     )
     server.run()
+    return server.started
+
+
+def main(policies: PolicySource = policy_for) -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    started = serve(settings, policies=policies)
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK's runtime may abort at interpreter exit (sdk-python#300).
-    os._exit(0 if server.started else 1)
+    os._exit(0 if started else 1)
 
 
 if __name__ == "__main__":

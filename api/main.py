@@ -24,6 +24,7 @@ from api.metrics import RequestMetrics
 from api.routes import health, inbound, releases, tickets
 from api.tickets import TicketService
 from config import Settings, connect, get_settings
+from workflows.policy import PolicySource, policy_for
 
 logger = logging.getLogger("tramita.api")
 
@@ -91,7 +92,13 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    client: Client | None = None,
+    *,
+    policies: PolicySource = policy_for,
+) -> FastAPI:
+    """The API. ``policies`` gives new tickets their rules (the bench shortens the timers)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -118,7 +125,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     rpc_timeout = timedelta(seconds=settings.api_rpc_timeout_seconds)
     archive = ArchiveStore.from_url(settings.archive_url)
     app.state.ticket_service_factory = lambda c: TicketService(
-        c, settings, archive, rpc_timeout=rpc_timeout
+        c, settings, archive, rpc_timeout=rpc_timeout, policies=policies
     )
     install_error_handlers(app)
 

@@ -75,7 +75,7 @@ from workflows.models import (
     WaitReason,
     workflow_id_for,
 )
-from workflows.policy import policy_for
+from workflows.policy import PolicySource, policy_for
 from workflows.search import (
     TICKET_ASSIGNEE,
     TICKET_CATEGORY,
@@ -144,9 +144,16 @@ def _quote(value: str) -> str:
 
 class TicketService:
     def __init__(
-        self, client: Client, settings: Settings, archive: ArchiveStore, *, rpc_timeout: timedelta
+        self,
+        client: Client,
+        settings: Settings,
+        archive: ArchiveStore,
+        *,
+        rpc_timeout: timedelta,
+        policies: PolicySource = policy_for,
     ) -> None:
         self._client = client
+        self._policies = policies
         self._settings = settings
         self._archive = archive
         self._rpc_timeout = rpc_timeout
@@ -167,6 +174,9 @@ class TicketService:
         archived = await asyncio.to_thread(self._archive.get, ticket_id)
         if archived is not None:
             return archived
+        return await self._ask_view(ticket_id)
+
+    async def _ask_view(self, ticket_id: str) -> TicketView:
         for attempt in range(1, BUSY_QUERY_ATTEMPTS + 1):
             try:
                 return await self.handle(ticket_id).query(
@@ -234,8 +244,9 @@ class TicketService:
         return await self._start(
             TicketInput(
                 ticket_id=ticket_id,
-                policy=policy_for(profile),
+                policy=self._policies(profile),
                 calendar=self.calendar(),
+                deliver_webhooks=bool(self._settings.webhook_urls),
                 fields=fields,
                 submit=body.submit,
                 actor=actor,
@@ -307,10 +318,12 @@ class TicketService:
         for attempt in range(1, RUN_HANDOVER_ATTEMPTS + 1):
             last = attempt == RUN_HANDOVER_ATTEMPTS
             try:
-                await self.handle(ticket_id).execute_update(
+                result = await self.handle(ticket_id).execute_update(
                     update, command, id=idempotency_key, rpc_timeout=self._rpc_timeout
                 )
-                return await self.read(ticket_id)
+                if result.status is Status.CLOSED:
+                    return await self.read(ticket_id)  # it may be archived already
+                return await self._ask_view(ticket_id)
             except RPCError as error:
                 if error.status is not RPCStatusCode.NOT_FOUND:
                     raise
@@ -511,8 +524,9 @@ class TicketService:
         await self._start(
             TicketInput(
                 ticket_id=ticket_id,
-                policy=policy_for(self._settings.default_profile),
+                policy=self._policies(self._settings.default_profile),
                 calendar=self.calendar(),
+                deliver_webhooks=bool(self._settings.webhook_urls),
                 fields=TicketFields(
                     title=title[:200],
                     description=email.text or "(empty message)",

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from temporalio.testing import WorkflowEnvironment
 
 from config import DEVELOPMENT_API_KEYS, Settings, connect_options
+from worker import build_worker
 
 
 def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,3 +91,14 @@ def test_connection_arguments_for_a_secured_cluster(tmp_path: Path) -> None:
     assert "tls" not in connect_options(Settings()) and "api_key" not in connect_options(Settings())
     with pytest.raises(ValueError, match="both"):
         connect_options(Settings(temporal_tls_cert=str(cert)))
+
+
+async def test_the_worker_keeps_as_many_tickets_in_memory_as_configured(
+    monkeypatch: pytest.MonkeyPatch, time_env: WorkflowEnvironment, worker_settings: Settings
+) -> None:
+    monkeypatch.setenv("TRAMITA_WORKER_MAX_CACHED_WORKFLOWS", "250")
+    configured = worker_settings.model_copy(
+        update={"worker_max_cached_workflows": Settings().worker_max_cached_workflows}
+    )
+    worker = build_worker(time_env.client, configured)
+    assert worker.config()["max_cached_workflows"] == 250

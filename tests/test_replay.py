@@ -13,16 +13,19 @@ from temporalio.worker import Replayer
 
 from workflows.ticket import TicketWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+ROOT = Path(__file__).parent / "histories"
+# The current recordings, plus those kept from before each patched change (in
+# ``before_<patch id>/``), so the old branch of every patch still replays.
+HISTORIES = sorted(ROOT.rglob("*.json"))
 
 
 def test_histories_cover_both_profiles() -> None:
-    names = {path.stem for path in HISTORIES}
+    names = {path.stem for path in ROOT.glob("*.json")}
     assert any(name.startswith("support_") for name in names)
     assert any(name.startswith("enate_") for name in names)
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: str(p.relative_to(ROOT)))
 async def test_history_replays(path: Path) -> None:
     raw = await asyncio.to_thread(path.read_text)
     events = json.loads(raw)["events"]

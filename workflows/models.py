@@ -584,7 +584,11 @@ Effect = SendEmailEffect | WebhookEffect | StartChildEffect | NotifyParentEffect
 
 
 class TicketInput(BaseModel):
-    """The one input of TicketWorkflow. ``state`` is set only when continuing as new."""
+    """The one input of TicketWorkflow.
+
+    ``state`` (and ``pending_effects``) are set when continuing as new; the bench also uses
+    ``state`` to open tickets already waiting, computed by the same lifecycle core.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -598,6 +602,10 @@ class TicketInput(BaseModel):
     parent: str | None = None
     state: TicketState | None = None
     pending_effects: tuple[Effect, ...] = ()
+    deliver_webhooks: bool = True
+    """False when no webhook receiver was configured where the ticket was opened: its
+    status changes then schedule no webhook activity at all (three history events each).
+    Fixed for the ticket's life and handed to its children and next runs."""
 
 
 class EmailInput(BaseModel):

@@ -16,6 +16,8 @@ Decisions where the source documents are silent:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workflows.models import (
     Offset,
     OffsetUnit,
@@ -110,6 +112,10 @@ PROFILES: dict[ProfileName, ProfilePolicy] = {
     ProfileName.ENATE: ENATE,
     ProfileName.SUPPORT: SUPPORT,
 }
+
+
+PolicySource = Callable[[ProfileName], ProfilePolicy]
+"""Where new tickets get their rules: :func:`policy_for`, or a bench's short-timer copies."""
 
 
 def policy_for(profile: ProfileName) -> ProfilePolicy:

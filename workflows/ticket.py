@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -114,6 +115,8 @@ CALENDAR_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["Inv
 # Refresh the holiday list this long before the snapshot runs out.
 CALENDAR_REFRESH_MARGIN = timedelta(days=180)
 MIN_TIMER = timedelta(milliseconds=1)
+# workflow.patched ids (README, "Changing workflow code"); never reuse or rename one.
+ARCHIVE_LOCALLY = "archive-as-local-activity"
 TITLE_MEMO = "title"
 
 
@@ -123,6 +126,7 @@ class TicketWorkflow:
     def __init__(self, input: TicketInput) -> None:
         self._policy = input.policy
         self._calendar = input.calendar
+        self._deliver_webhooks = input.deliver_webhooks
         self._outbox: deque[Effect] = deque(input.pending_effects)
         self._published: dict[str, SearchValue] = {}
         self._effects_in_flight = 0
@@ -142,7 +146,7 @@ class TicketWorkflow:
                 parent=input.parent,
             )
             self._state = created.state
-            self._outbox.extend(created.effects)
+            self._queue(created.effects)
 
     @workflow.run
     async def run(self, input: TicketInput) -> TicketView:
@@ -179,13 +183,24 @@ class TicketWorkflow:
         )
         view = self._view()
         # The final view outlives Temporal's retention; the workflow completes only after.
-        await workflow.execute_activity_method(
-            ArchiveActivities.archive,
-            ArchiveInput(view=view),
-            start_to_close_timeout=ARCHIVE_TIMEOUT,
-            retry_policy=ARCHIVE_RETRY,
-            summary="Archive the closed ticket",
-        )
+        if workflow.patched(ARCHIVE_LOCALLY):
+            # A quick database write: as a local activity it costs one history event and
+            # no extra workflow task, instead of six events.
+            await workflow.execute_local_activity_method(
+                ArchiveActivities.archive,
+                ArchiveInput(view=view),
+                start_to_close_timeout=ARCHIVE_TIMEOUT,
+                retry_policy=ARCHIVE_RETRY,
+                summary="Archive the closed ticket",
+            )
+        else:
+            await workflow.execute_activity_method(
+                ArchiveActivities.archive,
+                ArchiveInput(view=view),
+                start_to_close_timeout=ARCHIVE_TIMEOUT,
+                retry_policy=ARCHIVE_RETRY,
+                summary="Archive the closed ticket",
+            )
         return view
 
     # ------------------------------------------------------------------ queries
@@ -481,8 +496,15 @@ class TicketWorkflow:
 
     def _adopt(self, decision: Decision) -> None:
         self._state = decision.state
-        self._outbox.extend(decision.effects)
+        self._queue(decision.effects)
         self._publish()
+
+    def _queue(self, effects: Sequence[Effect]) -> None:
+        self._outbox.extend(
+            effect
+            for effect in effects
+            if self._deliver_webhooks or not isinstance(effect, WebhookEffect)
+        )
 
     def _publish(self) -> None:
         """Search attributes (only those that changed) and the Web UI's current details."""
@@ -641,6 +663,7 @@ class TicketWorkflow:
             submit=True,
             actor=self._state.assignee.id if self._state.assignee else "system",
             parent=self._state.id,
+            deliver_webhooks=self._deliver_webhooks,
         )
         try:
             await workflow.start_child_workflow(
@@ -678,6 +701,7 @@ class TicketWorkflow:
                 calendar=self._calendar,
                 state=self._state,
                 pending_effects=tuple(self._outbox),
+                deliver_webhooks=self._deliver_webhooks,
             )
         )
 

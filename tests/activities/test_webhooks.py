@@ -91,3 +91,37 @@ async def test_status_changes_reach_the_receiver_signed_and_retried(
     for request in recorded:
         assert verify(request.body, SECRET, request.headers[SIGNATURE_HEADER])
         assert request.headers[DELIVERY_HEADER].startswith(f"{ticket_id}.")
+
+
+async def test_a_ticket_opened_without_receivers_schedules_no_webhook_work(
+    time_env: WorkflowEnvironment,
+    worker_settings: Settings,
+    http_client: httpx.AsyncClient,
+    receiver: Receiver,
+) -> None:
+    # The worker has a receiver, but the ticket was opened where none was configured.
+    settings = worker_settings.model_copy(
+        update={"task_queue": QUEUE, "webhook_urls": (receiver.url,)}
+    )
+    worker = build_worker(
+        time_env.client,
+        settings,
+        http_client=http_client,
+        workflow_failure_exception_types=[Exception],
+    )
+    async with worker:
+        handle = await start_ticket(time_env.client, QUEUE, deliver_webhooks=False)
+        result = await handle.execute_update(
+            TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
+        )
+        history = await handle.fetch_history()
+        await handle.terminate("test cleanup")
+
+    assert result.status == "in_progress"
+    scheduled = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "deliver_webhook" not in scheduled
+    assert receiver.recorded() == []

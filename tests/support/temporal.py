@@ -75,6 +75,7 @@ async def start_ticket(
     calendar: CalendarSnapshot | None = None,
     submit: bool = True,
     ticket_id: str | None = None,
+    deliver_webhooks: bool = True,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
     ticket_id = ticket_id or fresh_id()
     return await client.start_workflow(
@@ -86,6 +87,7 @@ async def start_ticket(
             fields=fields,
             submit=submit,
             actor="ana",
+            deliver_webhooks=deliver_webhooks,
         ),
         id=workflow_id_for(ticket_id),
         task_queue=task_queue,
