@@ -13,7 +13,10 @@ COPY activities ./activities
 COPY api ./api
 COPY devstack ./devstack
 COPY config.py worker.py observability.py ./
+# Bytecode for /app too: the workflow sandbox imports the workflow module once per ticket
+# it loads, and without a .pyc (PYTHONDONTWRITEBYTECODE, read-only tree) compiles it each time.
 RUN pip install . psycopg[binary] \
+    && python -m compileall -q /app \
     && useradd --system --uid 10001 --home-dir /app tramita
 
 USER tramita

@@ -321,6 +321,9 @@ class TicketService:
                 result = await self.handle(ticket_id).execute_update(
                     update, command, id=idempotency_key, rpc_timeout=self._rpc_timeout
                 )
+                if result.view is not None:
+                    return result.view
+                # A long ticket: its view is not in the answer (it would bloat history).
                 if result.status is Status.CLOSED:
                     return await self.read(ticket_id)  # it may be archived already
                 return await self._ask_view(ticket_id)

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from config import DEVELOPMENT_API_KEYS, Settings, connect_options
-from worker import build_worker
+from worker import build_worker, precompile_workflows
 
 
 def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,3 +102,19 @@ async def test_the_worker_keeps_as_many_tickets_in_memory_as_configured(
     )
     worker = build_worker(time_env.client, configured)
     assert worker.config()["max_cached_workflows"] == 250
+
+
+def test_the_worker_writes_the_workflow_bytecode_the_sandbox_reloads() -> None:
+    # The sandbox imports the workflow module for every ticket it loads; without cached
+    # bytecode (PYTHONDONTWRITEBYTECODE) each load would compile the source again.
+    import importlib.util
+
+    import workflows.ticket
+
+    source = workflows.ticket.__file__
+    assert source is not None
+    cached = Path(importlib.util.cache_from_source(source))
+    cached.unlink(missing_ok=True)
+    precompile_workflows()
+    assert cached.exists()
+    assert cached.stat().st_mtime >= Path(source).stat().st_mtime

@@ -96,6 +96,9 @@ RejectionCode = Literal["invalid_transition", "missing_fields", "invalid_command
 
 SUBMIT_REQUIRED_FIELDS = ("title", "description", "category", "primary_contact", "requester")
 
+# Updates answer the whole view up to this many timeline events (a few KiB of history
+# each); a longer ticket's view is read by query instead (see CommandResult).
+VIEW_IN_ANSWER_MAX_EVENTS = 64
 OPEN_STATUSES = frozenset(Status) - {Status.CLOSED}
 RESOLVABLE_STATUSES = frozenset({Status.DRAFT, Status.NEW, Status.IN_PROGRESS, Status.WAITING})
 MANUAL_RESOLUTION_METHODS = frozenset(
@@ -582,12 +585,14 @@ def view(state: TicketState, policy: ProfilePolicy) -> TicketView:
 
 
 def acknowledgement(state: TicketState, policy: ProfilePolicy) -> CommandResult:
+    """An update's answer: with the whole view while the timeline is short."""
     return CommandResult(
         ticket_id=state.id,
         status=state.status,
         status_label=status_label(state, policy),
         seq=state.timeline[-1].seq if state.timeline else 0,
         updated_at=state.updated_at,
+        view=view(state, policy) if len(state.timeline) <= VIEW_IN_ANSWER_MAX_EVENTS else None,
     )
 
 

@@ -346,10 +346,13 @@ class TicketView(BaseModel):
 
 
 class CommandResult(BaseModel):
-    """What an Update answers: small on purpose, because Temporal stores it in history.
+    """What an Update answers. Temporal stores it in history, so its size is bounded.
 
-    The full view (timeline included) is read with the ``view`` query, which is not stored;
-    answering updates with it made history grow with the square of the timeline.
+    It carries the new ``view`` while the timeline is short (every ordinary ticket): the
+    API answers a command without a second round trip. Past
+    :data:`workflows.lifecycle.VIEW_IN_ANSWER_MAX_EVENTS` it carries none and the API
+    reads the view with the ``view`` query (not stored): answering every update with the
+    whole timeline would grow history with the square of it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -360,6 +363,7 @@ class CommandResult(BaseModel):
     seq: int
     """The last timeline event when the command was applied."""
     updated_at: datetime
+    view: TicketView | None = None
 
 
 # --------------------------------------------------------------------------- commands

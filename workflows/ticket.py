@@ -6,10 +6,11 @@ activities and child workflows, arms one timer for the earliest deadline (with a
 naming it), upserts the search attributes and answers the ``view`` query. It decides
 nothing itself.
 
-Updates answer with a small ``CommandResult`` (the whole view comes from the ``view``
-query) or fail with an ``ApplicationError`` whose ``type`` is ``invalid_transition``,
-``missing_fields`` or ``invalid_command`` and whose first detail is ``{"status": ...,
-"missing": [...]}``; the API maps those to 409 and 422. A rejected
+Updates answer with a ``CommandResult`` (with the new view while the ticket is short,
+else the view comes from the ``view`` query) or fail with an ``ApplicationError`` whose
+``type`` is ``invalid_transition``, ``missing_fields`` or ``invalid_command`` and whose
+first detail is ``{"status": ..., "missing": [...]}``; the API maps those to 409 and
+422. A rejected
 Signal is recorded on the timeline as ``rejected_command`` and never fails the workflow.
 """
 
@@ -210,7 +211,7 @@ class TicketWorkflow:
         return self._view()
 
     # ------------------------------------------------------------------ commands
-    # Each command: an Update (validated, answers the new view) and a Signal of the
+    # Each command: an Update (validated, answers a CommandResult) and a Signal of the
     # same name (for the CLI and Web UI; a rejection goes to the timeline).
 
     @workflow.update

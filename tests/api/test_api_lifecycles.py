@@ -196,3 +196,13 @@ async def test_system_role_may_reply_for_inbound_channels(api: httpx.AsyncClient
         api, f"/tickets/{ticket['id']}/replies", {"body": "via phone"}, headers=SYSTEM
     )
     assert view["timeline"][-1]["actor"] == ticket["requester"]
+
+
+async def test_a_long_ticket_still_answers_its_whole_view(api: httpx.AsyncClient) -> None:
+    ticket = await create(api)
+    tid = ticket["id"]
+    for number in range(70):  # past the size at which updates stop carrying the view
+        view = await post(api, f"/tickets/{tid}/notes", {"body": f"note {number}"})
+    notes = [e for e in view["timeline"] if e["type"] == "note"]
+    assert [n["data"]["body"] for n in notes][-70:] == [f"note {n}" for n in range(70)]
+    assert view == (await api.get(f"/tickets/{tid}", headers=AGENT)).json()

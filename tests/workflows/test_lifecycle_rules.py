@@ -439,3 +439,16 @@ def test_webhook_effect_on_status_change_only() -> None:
 def test_status_labels(profile: ProfileName, name: str, label: str) -> None:
     state = state_named(profile, name)
     assert lifecycle.view(state, Driver(profile).policy).status_label == label
+
+
+def test_answers_carry_the_view_until_the_timeline_grows_long() -> None:
+    driver = Driver(SUPPORT)
+    answer = lifecycle.acknowledgement(driver.state, driver.policy)
+    assert answer.view == lifecycle.view(driver.state, driver.policy)
+
+    while len(driver.state.timeline) <= lifecycle.VIEW_IN_ANSWER_MAX_EVENTS:
+        driver.do(NoteCommand(actor="ana", body="still looking"))
+    long_answer = lifecycle.acknowledgement(driver.state, driver.policy)
+    # Past the limit the view would bloat every update in history: the API queries it.
+    assert long_answer.view is None
+    assert long_answer.seq == driver.state.timeline[-1].seq
