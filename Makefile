@@ -43,6 +43,11 @@ demo: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
+# Benchmarks (not part of `make test`): a table on stdout, figures in bench/results.json.
+# docs/benchmarks.md says what each figure means and records the last run.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 # Re-record tests/histories/ (see README, "Changing workflow code").
 record-histories: $(STAMP)
 	$(BIN)/python -m tests.histories.record

@@ -1,0 +1,146 @@
+"""Bench-only copies of the real profiles: the same rules, timers in seconds.
+
+The *standard lifecycle* is: create (submitted), assign, wait for the customer, the
+customer replies, resolve, and the feedback window runs out and closes the ticket. In
+the bench the feedback window is :data:`FEEDBACK_WINDOW` with no reminder inside it,
+and every other timer is far beyond the run, so the close is the only timer that fires.
+Enate needs an explicit ``start`` after ``assign`` (assignment keeps the ticket in To
+Do there), so its lifecycle has one command more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from workflows.models import (
+    AssignCommand,
+    Command,
+    CustomerReplyCommand,
+    Offset,
+    OffsetUnit,
+    ProfileName,
+    ProfilePolicy,
+    ResolutionMethod,
+    ResolveCommand,
+    StartCommand,
+    TicketFields,
+    WaitCommand,
+    WaitReason,
+)
+from workflows.policy import policy_for
+from workflows.ticket import TicketWorkflow
+
+FEEDBACK_WINDOW = timedelta(seconds=1)
+FAR = timedelta(hours=6)
+AGENT = "ana"
+REQUESTER = "cliente@example.com"
+
+
+def seconds(amount: float) -> Offset:
+    return Offset(amount=int(amount), unit=OffsetUnit.SECONDS)
+
+
+def standard_policy(profile: ProfileName) -> ProfilePolicy:
+    """The profile's rules with a short feedback window and every other timer far away."""
+    real = policy_for(profile)
+    far = FAR.total_seconds()
+    timers = real.timers.model_copy(
+        update={
+            "customer_wait_reminders": tuple(
+                seconds(far * (n + 1)) for n in range(len(real.timers.customer_wait_reminders))
+            ),
+            "customer_wait_close": (
+                seconds(far * 4) if real.timers.customer_wait_close is not None else None
+            ),
+            "resolved_reminders": (),
+            "resolved_close": seconds(FEEDBACK_WINDOW.total_seconds()),
+            "defer_reminders_to_business_hours": False,
+        }
+    )
+    return real.model_copy(update={"timers": timers})
+
+
+def reminder_policy(profile: ProfileName, first_reminder: timedelta) -> ProfilePolicy:
+    """For timer lateness: the customer-wait reminder fires ``first_reminder`` after the wait."""
+    real = policy_for(profile)
+    far = FAR.total_seconds()
+    timers = real.timers.model_copy(
+        update={
+            "customer_wait_reminders": (seconds(first_reminder.total_seconds()), seconds(far)),
+            "customer_wait_close": seconds(far * 2),
+            "defer_reminders_to_business_hours": False,
+        }
+    )
+    return real.model_copy(update={"timers": timers})
+
+
+FIELDS = TicketFields(
+    title="Erro ao emitir nota fiscal",
+    description="Ao emitir a NF-e o sistema mostra o erro 500 desde ontem.",
+    category="fiscal",
+    requester=REQUESTER,
+    primary_contact=REQUESTER,
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of the standard lifecycle, for the Temporal client and for HTTP."""
+
+    name: str
+    update: Any
+    """The TicketWorkflow update method that carries ``command``."""
+    command: Command
+    path: str
+    body: dict[str, Any]
+    requester: bool = False
+    """Sent with the requester's key (the customer's reply)."""
+
+
+def standard_steps(profile: ProfileName) -> Sequence[Step]:
+    steps = [
+        Step(
+            "assign",
+            TicketWorkflow.assign,
+            AssignCommand(actor=AGENT, assignee=AGENT),
+            "assign",
+            {"assignee": AGENT, "kind": "human"},
+        )
+    ]
+    if profile is ProfileName.ENATE:
+        steps.append(Step("start", TicketWorkflow.start, StartCommand(actor=AGENT), "start", {}))
+    wait_days = {"days": 10} if profile is ProfileName.ENATE else {}
+    steps += [
+        Step(
+            "wait",
+            TicketWorkflow.wait,
+            WaitCommand(actor=AGENT, reason=WaitReason.CUSTOMER, **wait_days),
+            "wait",
+            {"reason": "customer", **wait_days},
+        ),
+        Step(
+            "customer_reply",
+            TicketWorkflow.customer_reply,
+            CustomerReplyCommand(
+                actor=REQUESTER, body="Segue o print do erro.", from_address=REQUESTER
+            ),
+            "replies",
+            {"body": "Segue o print do erro."},
+            requester=True,
+        ),
+        Step(
+            "resolve",
+            TicketWorkflow.resolve,
+            ResolveCommand(
+                actor=AGENT,
+                method=ResolutionMethod.CUSTOMER_RESPONSE,
+                note="Corrigido o cadastro do certificado.",
+            ),
+            "resolve",
+            {"method": "customer_response", "note": "Corrigido o cadastro do certificado."},
+        ),
+    ]
+    return steps

@@ -1,0 +1,285 @@
+"""``make bench`` (``python -m bench``): every measurement in one run, a table, results.json.
+
+Options shrink the run for a quick look (``--lifecycles 100 --timer-tickets 1000``); the
+figures in ``docs/benchmarks.md`` come from the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.scenarios import (
+    Throughput,
+    ceiling,
+    client_lifecycles,
+    history_of_standard_lifecycle,
+    http_lifecycles,
+    timer_lateness,
+)
+from bench.stack import (
+    CpuMeter,
+    MailSink,
+    Part,
+    bench_settings,
+    machine,
+    start_api,
+    start_temporal,
+    start_worker,
+)
+from config import Settings, connect
+from workflows.models import ProfileName
+
+logger = logging.getLogger("tramita.bench")
+
+RESULTS = Path(__file__).with_name("results.json")
+
+TARGETS = {
+    "client_to_ceiling": 0.7,
+    "http_to_client": 0.85,
+    "reminder_lateness_p99_ms": 1000.0,
+    "worker_peak_rss_mib": 500.0,
+    "history_events": 60,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--lifecycles", type=int, default=300, help="per phase and round")
+    parser.add_argument("--concurrency", type=int, default=48, help="lifecycles in flight")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
+    parser.add_argument("--timer-tickets", type=int, default=10_000)
+    parser.add_argument(
+        "--first-due-after", type=float, default=300.0, help="seconds from the first start"
+    )
+    parser.add_argument("--due-window", type=float, default=400.0, help="reminders spread")
+    parser.add_argument("--cache", type=int, default=1000, help="worker's cached tickets")
+    parser.add_argument("--only", choices=["throughput", "history", "timers"], action="append")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    settings = bench_settings(data_dir).model_copy(
+        update={"worker_max_cached_workflows": args.cache}
+    )
+    run = secrets.token_hex(2)
+    wanted = set(args.only or ["throughput", "history", "timers"])
+    sink = MailSink(settings.smtp_host, settings.smtp_port)
+    sink.start()
+    parts: list[Part] = []
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": "make bench  # python -m bench " + " ".join(sys.argv[1:]),
+        "settings": {
+            "lifecycles": args.lifecycles,
+            "concurrency": args.concurrency,
+            "rounds": args.rounds,
+            "timer_tickets": args.timer_tickets,
+            "worker_max_cached_workflows": args.cache,
+        },
+        "targets": TARGETS,
+    }
+    try:
+        parts.append(await start_temporal(settings))
+        client = await connect(settings)
+        if wanted & {"throughput", "history"}:
+            worker = await start_worker(settings, module="bench.serve_worker")
+            parts.append(worker)
+            if "throughput" in wanted:
+                api = await start_api(settings)
+                parts.append(api)
+                await throughput(client, settings, args, run, results, CpuMeter(list(parts)))
+            if "history" in wanted:
+                results["history"] = {
+                    profile.value: await history_of_standard_lifecycle(
+                        client, settings, profile, run
+                    )
+                    for profile in ProfileName
+                }
+            for part in parts[1:]:
+                await part.stop()
+            del parts[1:]
+        if "timers" in wanted:
+            worker = await start_worker(settings)
+            parts.append(worker)
+            logger.info("timer run: %s tickets", args.timer_tickets)
+            timers = await timer_lateness(
+                client,
+                settings,
+                worker,
+                sink,
+                args.timer_tickets,
+                args.first_due_after,
+                args.due_window,
+                run,
+            )
+            results["timers"] = timers.as_dict()
+    finally:
+        for part in reversed(parts):
+            await part.stop()
+        sink.stop()
+    return results
+
+
+async def throughput(
+    client: Client,
+    settings: Settings,
+    args: argparse.Namespace,
+    run: str,
+    results: dict[str, Any],
+    cpu: CpuMeter,
+) -> None:
+    """Ceiling, client and HTTP lifecycles, in alternating rounds.
+
+    The dev server's speed drifts during a run (its SQLite file grows); alternating the
+    three measurements round by round exposes them to the same drift.
+    """
+    phases = (ceiling, client_lifecycles, http_lifecycles)
+    warm_up = max(args.concurrency // 2, 8)
+    for phase in phases:
+        await phase(client, settings, warm_up, args.concurrency, f"{run}w")
+    totals: dict[str, Throughput] = {}
+    spent: dict[str, dict[str, float]] = {}
+    for round_number in range(args.rounds):
+        for phase in phases:
+            logger.info("round %s: %s", round_number + 1, phase.__name__)
+            cpu.start()
+            outcome = await phase(
+                client, settings, args.lifecycles, args.concurrency, f"{run}r{round_number}"
+            )
+            for name, seconds in cpu.spent().items():
+                spent.setdefault(phase.__name__, {}).setdefault(name, 0.0)
+                spent[phase.__name__][name] += seconds
+            totals[phase.__name__] = (
+                totals[phase.__name__].merged(outcome) if phase.__name__ in totals else outcome
+            )
+    for name, total in totals.items():
+        results[name] = total.as_dict() | {
+            "cpu_ms_per_lifecycle": {
+                part: round(seconds * 1000 / total.completed, 1)
+                for part, seconds in spent[name].items()
+            }
+        }
+    ceiling_rate = totals["ceiling"].per_second
+    client_rate = totals["client_lifecycles"].per_second
+    http_rate = totals["http_lifecycles"].per_second
+    results["ratios"] = {
+        "client_to_ceiling": round(client_rate / ceiling_rate, 3) if ceiling_rate else 0.0,
+        "http_to_client": round(http_rate / client_rate, 3) if client_rate else 0.0,
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    rows: list[tuple[str, str, str, bool]] = []
+    ratios = results.get("ratios")
+    if ratios:
+        for name in ("ceiling", "client_lifecycles", "http_lifecycles"):
+            rows.append((f"{name} (lifecycles/s)", f"{results[name]['per_second']:.1f}", "", True))
+        rows.append(
+            (
+                "client / ceiling",
+                f"{ratios['client_to_ceiling']:.2f}",
+                f">= {TARGETS['client_to_ceiling']}",
+                ratios["client_to_ceiling"] >= TARGETS["client_to_ceiling"],
+            )
+        )
+        rows.append(
+            (
+                "http / client",
+                f"{ratios['http_to_client']:.2f}",
+                f">= {TARGETS['http_to_client']}",
+                ratios["http_to_client"] >= TARGETS["http_to_client"],
+            )
+        )
+        for step, latency in results["http_lifecycles"]["latency"].items():
+            rows.append(
+                (
+                    f"http {step} p50 / p99 (ms)",
+                    f"{latency['p50_ms']} / {latency['p99_ms']}",
+                    "",
+                    True,
+                )
+            )
+    timers = results.get("timers")
+    if timers:
+        event = timers["reminder_event_lateness"]
+        email = timers["reminder_email_lateness"]
+        rows.append(
+            (
+                "reminder lateness p50 / p99 / max (ms)",
+                f"{event['p50_ms']} / {event['p99_ms']} / {event['max_ms']}",
+                f"p99 <= {TARGETS['reminder_lateness_p99_ms']:.0f}",
+                event["p99_ms"] <= TARGETS["reminder_lateness_p99_ms"]
+                and timers["missing_reminders"] == 0,
+            )
+        )
+        rows.append(
+            (
+                "reminder email at sink p50 / p99 / max (ms)",
+                f"{email['p50_ms']} / {email['p99_ms']} / {email['max_ms']}",
+                "",
+                True,
+            )
+        )
+        rows.append(
+            (
+                f"worker peak RSS, {timers['tickets']} waiting tickets (MiB)",
+                f"{timers['worker_peak_rss_mib']}",
+                f"<= {TARGETS['worker_peak_rss_mib']:.0f}",
+                timers["worker_peak_rss_mib"] <= TARGETS["worker_peak_rss_mib"],
+            )
+        )
+    for profile, history in results.get("history", {}).items():
+        rows.append(
+            (
+                f"history, standard {profile} lifecycle",
+                f"{history['events']} events, {history['bytes']} B",
+                f"<= {TARGETS['history_events']} events",
+                history["events"] <= TARGETS["history_events"],
+            )
+        )
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str, bool]]) -> None:
+    width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    for name, value, target, ok in rows:
+        mark = "" if not target else ("ok" if ok else "MISSED")
+        sys.stdout.write(f"{name:<{width}}  {value:>{value_width}}  {target:<16} {mark}\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("mail.log", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tramita-bench-") as data:
+        results = asyncio.run(measure(args, Path(data)))
+    results["machine"]["kernel"] = platform.release()
+    results["duration_seconds"] = round(time.monotonic() - started)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    rows = verdicts(results)
+    print_table(rows)
+    sys.stdout.write(f"results: {args.output}\n")
+    sys.stdout.flush()
+    status = 0 if all(ok for *_, ok in rows) else 1
+    # The SDK's runtime may abort at interpreter exit (sdk-python#300); leave at once.
+    os._exit(status)

@@ -1,0 +1,503 @@
+"""The measurements. Each drives real tickets through the real stack and times them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+
+from activities.calendar import build_calendar_snapshot
+from bench.noop import NoopInput, NoopWorkflow, Poke
+from bench.profiles import (
+    AGENT,
+    FEEDBACK_WINDOW,
+    FIELDS,
+    reminder_policy,
+    standard_policy,
+    standard_steps,
+)
+from bench.serve_worker import noop_queue
+from bench.stack import MailSink, Part, worker_metrics
+from config import Settings
+from workflows import lifecycle
+from workflows.models import (
+    AssignCommand,
+    CalendarRequest,
+    CalendarSnapshot,
+    EventType,
+    ProfileName,
+    Status,
+    TicketInput,
+    TicketView,
+    WaitCommand,
+    WaitReason,
+    workflow_id_for,
+)
+from workflows.ticket import TITLE_MEMO, TicketWorkflow
+
+logger = logging.getLogger("tramita.bench")
+
+AGENT_KEY = "dev-agent-key"
+REQUESTER_KEY = "dev-requester-key"
+QUERY_PARALLELISM = 16
+QUERY_ATTEMPTS = 3
+QUERY_TIMEOUT = timedelta(seconds=30)
+CREATE_PARALLELISM = 64
+HTTP_ATTEMPTS = 5
+# How long after the last due time the timer run still waits for reminder emails.
+STRAGGLER_PATIENCE = 60.0
+
+
+def calendar_for(settings: Settings) -> CalendarSnapshot:
+    request = CalendarRequest.like(
+        settings.calendar_template(),
+        from_year=datetime.now(UTC).year,
+        years_ahead=settings.calendar_years_ahead,
+    )
+    return build_calendar_snapshot(request)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered) + 0.5 - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(values, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(values, 0.99) * 1000, 1),
+        "max_ms": round(max(values, default=0.0) * 1000, 1),
+    }
+
+
+@dataclass
+class Throughput:
+    name: str
+    completed: int
+    seconds: float
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    """Per step: requests answered 503 and sent again."""
+
+    def merged(self, other: Throughput) -> Throughput:
+        latencies = {step: list(values) for step, values in self.latencies.items()}
+        for step, values in other.latencies.items():
+            latencies.setdefault(step, []).extend(values)
+        retries = dict(self.retries)
+        for step, count in other.retries.items():
+            retries[step] = retries.get(step, 0) + count
+        return Throughput(
+            self.name,
+            self.completed + other.completed,
+            self.seconds + other.seconds,
+            latencies,
+            retries,
+        )
+
+    @property
+    def per_second(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "seconds": round(self.seconds, 2),
+            "per_second": round(self.per_second, 2),
+            "latency": {step: summary_ms(values) for step, values in self.latencies.items()},
+            "retries": self.retries,
+        }
+
+
+async def _closed_loop(
+    name: str, count: int, concurrency: int, one: Callable[[int, Throughput], Awaitable[None]]
+) -> Throughput:
+    """Runs ``count`` lifecycles with at most ``concurrency`` in flight."""
+    result = Throughput(name, 0, 0.0)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(number: int) -> None:
+        async with gate:
+            await one(number, result)
+            result.completed += 1
+
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for number in range(count):
+            group.create_task(guarded(number))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _timed(result: Throughput, step: str, started: float) -> None:
+    result.latencies.setdefault(step, []).append(time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------ (1) ceiling
+
+
+async def ceiling(
+    client: Client, settings: Settings, count: int, concurrency: int, run: str
+) -> Throughput:
+    updates = len(standard_steps(ProfileName.SUPPORT))
+
+    async def one(number: int, result: Throughput) -> None:
+        started = time.perf_counter()
+        handle = await client.start_workflow(
+            NoopWorkflow.run,
+            NoopInput(updates=updates, window=FEEDBACK_WINDOW),
+            id=f"noop-{run}-{number}",
+            task_queue=noop_queue(settings),
+        )
+        _timed(result, "create", started)
+        for step in range(updates):
+            started = time.perf_counter()
+            await handle.execute_update(NoopWorkflow.poke, Poke(step=str(step)))
+            _timed(result, f"update {step + 1}", started)
+        await handle.result()
+
+    return await _closed_loop("ceiling", count, concurrency, one)
+
+
+# ------------------------------------------------------------------ (2) Temporal client
+
+
+def standard_input(
+    settings: Settings, ticket_id: str, profile: ProfileName, calendar: CalendarSnapshot
+) -> TicketInput:
+    """What the API starts for ``POST /tickets`` (submit true), with the bench's timers."""
+    return TicketInput(
+        ticket_id=ticket_id,
+        policy=standard_policy(profile),
+        calendar=calendar,
+        fields=FIELDS,
+        submit=True,
+        actor=AGENT,
+        deliver_webhooks=bool(settings.webhook_urls),
+    )
+
+
+async def start_ticket(
+    client: Client, settings: Settings, ticket: TicketInput
+) -> WorkflowHandle[TicketWorkflow, TicketView]:
+    return await client.start_workflow(
+        TicketWorkflow.run,
+        ticket,
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=settings.task_queue,
+        static_summary=FIELDS.title,
+        memo={TITLE_MEMO: FIELDS.title},
+    )
+
+
+async def run_standard_lifecycle(
+    client: Client,
+    settings: Settings,
+    ticket_id: str,
+    profile: ProfileName,
+    calendar: CalendarSnapshot,
+    result: Throughput | None = None,
+) -> WorkflowHandle[TicketWorkflow, TicketView]:
+    started = time.perf_counter()
+    ticket = standard_input(settings, ticket_id, profile, calendar)
+    handle = await start_ticket(client, settings, ticket)
+    if result is not None:
+        _timed(result, "create", started)
+    for step in standard_steps(profile):
+        started = time.perf_counter()
+        await handle.execute_update(step.update, step.command)
+        if result is not None:
+            _timed(result, step.name, started)
+    view = await handle.result()
+    if view.status is not Status.CLOSED:
+        raise RuntimeError(f"ticket {ticket_id} ended {view.status}, not closed")
+    return handle
+
+
+async def client_lifecycles(
+    client: Client, settings: Settings, count: int, concurrency: int, run: str
+) -> Throughput:
+    calendar = calendar_for(settings)
+
+    async def one(number: int, result: Throughput) -> None:
+        await run_standard_lifecycle(
+            client, settings, f"c{run}{number}", ProfileName.SUPPORT, calendar, result
+        )
+
+    return await _closed_loop("temporal client", count, concurrency, one)
+
+
+# ------------------------------------------------------------------ (3) HTTP API
+
+
+async def http_lifecycles(
+    client: Client, settings: Settings, count: int, concurrency: int, run: str
+) -> Throughput:
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    steps = standard_steps(ProfileName.SUPPORT)
+    agent = {"Authorization": f"Bearer {AGENT_KEY}"}
+    requester = {"Authorization": f"Bearer {REQUESTER_KEY}"}
+    body = {
+        "profile": ProfileName.SUPPORT.value,
+        **FIELDS.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+    }
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0) as http:
+
+        async def call(
+            step: str,
+            path: str,
+            json: dict[str, Any],
+            headers: dict[str, str],
+            expected: int,
+            result: Throughput,
+        ) -> None:
+            # As a careful client does: an Idempotency-Key, and a retry when the API
+            # answers 503 (Temporal slower than its deadline); the key applies it once.
+            keyed = headers | {"Idempotency-Key": secrets.token_hex(8)}
+            started = time.perf_counter()
+            for _ in range(HTTP_ATTEMPTS):
+                response = await http.post(path, json=json, headers=keyed)
+                if response.status_code != 503:
+                    break
+                result.retries[step] = result.retries.get(step, 0) + 1
+            _timed(result, step, started)
+            if response.status_code != expected:
+                raise RuntimeError(f"{step}: {response.status_code} {response.text}")
+
+        async def one(number: int, result: Throughput) -> None:
+            ticket_id = f"h{run}{number}"
+            await call("create", "/tickets", {**body, "id": ticket_id}, agent, 201, result)
+            for step in steps:
+                await call(
+                    step.name,
+                    f"/tickets/{ticket_id}/{step.path}",
+                    step.body,
+                    requester if step.requester else agent,
+                    200,
+                    result,
+                )
+            view = await client.get_workflow_handle_for(
+                TicketWorkflow.run, workflow_id_for(ticket_id)
+            ).result()
+            if view.status is not Status.CLOSED:
+                raise RuntimeError(f"ticket {ticket_id} ended {view.status}, not closed")
+
+        return await _closed_loop("http api", count, concurrency, one)
+
+
+# ------------------------------------------------------------------ (6) history
+
+
+async def history_of_standard_lifecycle(
+    client: Client, settings: Settings, profile: ProfileName, run: str
+) -> dict[str, Any]:
+    handle = await run_standard_lifecycle(
+        client, settings, f"s{run}{profile.value}", profile, calendar_for(settings)
+    )
+    history = await handle.fetch_history()
+    kinds = Counter(
+        (event.WhichOneof("attributes") or "unknown").removesuffix("_event_attributes")
+        for event in history.events
+    )
+    activities = Counter(
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    )
+    return {
+        "activities": dict(activities.most_common()),
+        "events": len(history.events),
+        "bytes": sum(event.ByteSize() for event in history.events),
+        "by_kind": dict(kinds.most_common()),
+    }
+
+
+# ------------------------------------------------------------------ (4) and (5) timers
+
+
+def waiting_ticket(
+    settings: Settings,
+    ticket_id: str,
+    calendar: CalendarSnapshot,
+    reminder_due: datetime,
+    first_reminder: timedelta,
+) -> TicketInput:
+    """A support ticket already assigned and waiting for the customer.
+
+    Its state comes from the pure lifecycle core (the same calls the workflow makes), so
+    one start puts it where three commands would; the workflow then arms the reminder
+    from that state exactly as after a continue-as-new.
+    """
+    policy = reminder_policy(ProfileName.SUPPORT, first_reminder)
+    waited_at = reminder_due - first_reminder
+    state = lifecycle.new_ticket(
+        ticket_id=ticket_id,
+        policy=policy,
+        calendar=calendar,
+        fields=FIELDS,
+        now=waited_at,
+        actor=AGENT,
+        submit=True,
+    ).state
+    for command in (
+        AssignCommand(actor=AGENT, assignee=AGENT),
+        WaitCommand(actor=AGENT, reason=WaitReason.CUSTOMER),
+    ):
+        state = lifecycle.decide(state, command, waited_at, policy, calendar).state
+    due = lifecycle.next_deadline(state)
+    if due is None or abs((due.due_at - reminder_due).total_seconds()) > 0.001:
+        raise RuntimeError(f"expected a reminder due at {reminder_due}, got {due}")
+    return TicketInput(
+        ticket_id=ticket_id,
+        policy=policy,
+        calendar=calendar,
+        state=state,
+        deliver_webhooks=bool(settings.webhook_urls),
+    )
+
+
+@dataclass
+class TimerRun:
+    tickets: int
+    created_seconds: float
+    first_due_after: float
+    window_seconds: float
+    event_lateness: list[float]
+    email_lateness: list[float]
+    missing_reminders: int
+    peak_rss_bytes: int
+    metrics_before: dict[str, float]
+    metrics_after: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        def delta(name: str) -> float:
+            return self.metrics_after.get(name, 0.0) - self.metrics_before.get(name, 0.0)
+
+        cache = {
+            name: delta(name)
+            for name in sorted(self.metrics_after)
+            if "sticky_cache" in name and not name.endswith("_size")
+        }
+        return {
+            "tickets": self.tickets,
+            "creation_seconds": round(self.created_seconds, 1),
+            "first_due_after_seconds": self.first_due_after,
+            "due_window_seconds": self.window_seconds,
+            "reminders_per_second": round(self.tickets / self.window_seconds, 1),
+            "reminder_event_lateness": summary_ms(self.event_lateness),
+            "reminder_email_lateness": summary_ms(self.email_lateness),
+            "missing_reminders": self.missing_reminders,
+            "worker_peak_rss_mib": round(self.peak_rss_bytes / 2**20, 1),
+            "worker_cache": cache,
+        }
+
+
+async def timer_lateness(
+    client: Client,
+    settings: Settings,
+    worker: Part,
+    sink: MailSink,
+    count: int,
+    first_due_after: float,
+    window: float,
+    run: str,
+) -> TimerRun:
+    """``count`` waiting tickets whose first reminders fall evenly over ``window`` seconds.
+
+    Lateness is measured from each reminder's due time to its ``reminder_sent`` timeline
+    event (the workflow's clock when it fired) and to the email's arrival at the sink.
+    """
+    calendar = calendar_for(settings)
+    first_reminder = timedelta(seconds=first_due_after + window + 60)
+    opened = datetime.now(UTC)
+    due = {
+        f"r{run}{n}": opened + timedelta(seconds=first_due_after + window * n / count)
+        for n in range(count)
+    }
+    metrics_before = await worker_metrics(settings)
+    worker.reset_peak()
+    emails_before = sink.count()
+    gate = asyncio.Semaphore(CREATE_PARALLELISM)
+
+    async def create(ticket_id: str, reminder_due: datetime) -> None:
+        async with gate:
+            await client.start_workflow(
+                TicketWorkflow.run,
+                waiting_ticket(settings, ticket_id, calendar, reminder_due, first_reminder),
+                id=workflow_id_for(ticket_id),
+                task_queue=settings.task_queue,
+                static_summary=FIELDS.title,
+                memo={TITLE_MEMO: FIELDS.title},
+            )
+
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for ticket_id, reminder_due in due.items():
+            group.create_task(create(ticket_id, reminder_due))
+    created_seconds = time.perf_counter() - started
+    logger.info("created %s waiting tickets in %.1f s", count, created_seconds)
+
+    last_due = max(due.values())
+    patience = (last_due - datetime.now(UTC)).total_seconds() + STRAGGLER_PATIENCE
+    await sink.wait_for(emails_before + count, patience)
+    metrics_after = await worker_metrics(settings)
+    peak = worker.peak_rss_bytes
+
+    email_lateness = [
+        arrival.at - due[arrival.ticket_id].timestamp()
+        for arrival in sink.arrivals[emails_before:]
+        if arrival.ticket_id in due
+    ]
+    event_lateness: list[float] = []
+    missing = 0
+    gate = asyncio.Semaphore(QUERY_PARALLELISM)
+
+    async def read(ticket_id: str, reminder_due: datetime) -> None:
+        nonlocal missing
+        handle = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(ticket_id))
+        async with gate:
+            # Most of these tickets are out of the worker's cache: each query replays one.
+            for attempt in range(1, QUERY_ATTEMPTS + 1):
+                try:
+                    view = await handle.query(TicketWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
+                    break
+                except RPCError:
+                    if attempt == QUERY_ATTEMPTS:
+                        raise
+        sent = [event for event in view.timeline if event.type is EventType.REMINDER_SENT]
+        if not sent:
+            missing += 1
+            return
+        event_lateness.append((sent[0].at - reminder_due).total_seconds())
+
+    logger.info("reading %s views", count)
+    async with asyncio.TaskGroup() as group:
+        for ticket_id, reminder_due in due.items():
+            group.create_task(read(ticket_id, reminder_due))
+    return TimerRun(
+        tickets=count,
+        created_seconds=created_seconds,
+        first_due_after=first_due_after,
+        window_seconds=window,
+        event_lateness=event_lateness,
+        email_lateness=email_lateness,
+        missing_reminders=missing,
+        peak_rss_bytes=peak,
+        metrics_before=metrics_before,
+        metrics_after=metrics_after,
+    )

@@ -1,0 +1,64 @@
+"""``python -m bench.serve_worker``: the Tramita worker plus the no-op ceiling workflow.
+
+The ticket worker is :func:`worker.build_worker`, exactly as in production; the no-op
+workflow gets a worker of its own on ``<task queue>-noop`` in the same process, so both
+compete for the same CPU the way the measurements compare them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import httpx
+from temporalio.worker import Worker
+
+from bench.noop import NoopWorkflow
+from config import Settings, connect, get_settings
+from observability import configure_logging, worker_runtime
+from worker import POLLERS, build_worker, precompile_workflows
+
+logger = logging.getLogger("tramita.bench.worker")
+
+
+def noop_queue(settings: Settings) -> str:
+    return f"{settings.task_queue}-noop"
+
+
+async def serve(settings: Settings) -> None:
+    precompile_workflows()
+    client = await connect(settings, runtime=worker_runtime(settings))
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http_client:
+        tickets = build_worker(client, settings, http_client=http_client)
+        noop = Worker(
+            client,
+            task_queue=noop_queue(settings),
+            workflows=[NoopWorkflow],
+            workflow_task_poller_behavior=POLLERS,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with tickets, noop:
+            logger.info("bench worker started")
+            await stop.wait()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    status = 0
+    try:
+        asyncio.run(serve(settings))
+    except Exception:
+        logger.exception("bench worker failed")
+        status = 1
+    # The SDK's runtime may abort at interpreter exit (sdk-python#300); leave at once.
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()
