@@ -436,13 +436,10 @@ async def timer_lateness(
 
     async def create(ticket_id: str, reminder_due: datetime) -> None:
         async with gate:
-            await client.start_workflow(
-                TicketWorkflow.run,
+            await start_ticket(
+                client,
+                settings,
                 waiting_ticket(settings, ticket_id, calendar, reminder_due, first_reminder),
-                id=workflow_id_for(ticket_id),
-                task_queue=settings.task_queue,
-                static_summary=FIELDS.title,
-                memo={TITLE_MEMO: FIELDS.title},
             )
 
     started = time.perf_counter()
