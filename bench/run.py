@@ -63,9 +63,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
     parser.add_argument("--timer-tickets", type=int, default=10_000)
     parser.add_argument(
-        "--first-due-after", type=float, default=300.0, help="seconds from the first start"
+        "--create-rate", type=float, default=20.0, help="waiting tickets opened per second"
     )
-    parser.add_argument("--due-window", type=float, default=400.0, help="reminders spread")
+    parser.add_argument(
+        "--first-due-after", type=float, default=560.0, help="seconds from the first start"
+    )
+    parser.add_argument("--due-window", type=float, default=1000.0, help="reminders spread")
     parser.add_argument("--cache", type=int, default=1000, help="worker's cached tickets")
     parser.add_argument("--only", choices=["throughput", "history", "timers"], action="append")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -90,6 +93,9 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "rounds": args.rounds,
             "timer_tickets": args.timer_tickets,
+            "create_rate": args.create_rate,
+            "first_due_after": args.first_due_after,
+            "due_window": args.due_window,
             "worker_max_cached_workflows": args.cache,
         },
         "targets": TARGETS,
@@ -122,8 +128,10 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 client,
                 settings,
                 worker,
+                CpuMeter(list(parts)),
                 sink,
                 args.timer_tickets,
+                args.create_rate,
                 args.first_due_after,
                 args.due_window,
                 run,
@@ -225,7 +233,8 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 f"{event['p50_ms']} / {event['p99_ms']} / {event['max_ms']}",
                 f"p99 <= {TARGETS['reminder_lateness_p99_ms']:.0f}",
                 event["p99_ms"] <= TARGETS["reminder_lateness_p99_ms"]
-                and timers["missing_reminders"] == 0,
+                and timers["missing_reminders"] == 0
+                and timers["loaded_before_first_due"],
             )
         )
         rows.append(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
@@ -27,7 +28,7 @@ from bench.profiles import (
     standard_steps,
 )
 from bench.serve_worker import noop_queue
-from bench.stack import MailSink, Part, worker_metrics
+from bench.stack import CpuMeter, MailSink, Part, worker_metrics
 from config import Settings
 from workflows import lifecycle
 from workflows.models import (
@@ -56,6 +57,10 @@ CREATE_PARALLELISM = 64
 HTTP_ATTEMPTS = 5
 # How long after the last due time the timer run still waits for reminder emails.
 STRAGGLER_PATIENCE = 60.0
+LOAD_POLL_SECONDS = 1.0
+# Tickets whose histories are read to split the lateness into its parts.
+LATENESS_SAMPLE = 200
+LATENESS_PARTS = ("armed", "fired", "picked_up")
 
 
 def calendar_for(settings: Settings) -> CalendarSnapshot:
@@ -371,10 +376,30 @@ def waiting_ticket(
     )
 
 
+async def _wait_until_loaded(client: Client, run: str, count: int, until: datetime) -> int:
+    """How many of the run's tickets armed their reminders before ``until`` (all, or fewer).
+
+    A ticket is armed once the worker ran its first workflow task, which also publishes
+    its status: the count comes from visibility. Reminders that fall due while tickets
+    are still being loaded would measure the creation backlog, not the timers.
+    """
+    query = f'WorkflowId STARTS_WITH "{workflow_id_for(f"r{run}")}" AND TicketStatus = "waiting"'
+    while True:
+        loaded = (await client.count_workflows(query)).count
+        if loaded >= count or datetime.now(UTC) >= until:
+            return loaded
+        await asyncio.sleep(LOAD_POLL_SECONDS)
+
+
 @dataclass
 class TimerRun:
     tickets: int
     created_seconds: float
+    loaded_seconds: float
+    loaded_before_first_due: bool
+    firing_cpu_percent: dict[str, float]
+    """CPU use of each process while the reminders fell due (100 = one core busy)."""
+    lateness_parts: dict[str, list[float]]
     first_due_after: float
     window_seconds: float
     event_lateness: list[float]
@@ -396,11 +421,19 @@ class TimerRun:
         return {
             "tickets": self.tickets,
             "creation_seconds": round(self.created_seconds, 1),
+            "loaded_seconds": round(self.loaded_seconds, 1),
+            "loaded_before_first_due": self.loaded_before_first_due,
+            "firing_cpu_percent": {
+                part: round(percent) for part, percent in self.firing_cpu_percent.items()
+            },
             "first_due_after_seconds": self.first_due_after,
             "due_window_seconds": self.window_seconds,
             "reminders_per_second": round(self.tickets / self.window_seconds, 1),
             "reminder_event_lateness": summary_ms(self.event_lateness),
             "reminder_email_lateness": summary_ms(self.email_lateness),
+            "lateness_parts_sampled": {
+                name: summary_ms(values) for name, values in self.lateness_parts.items()
+            },
             "missing_reminders": self.missing_reminders,
             "worker_peak_rss_mib": round(self.peak_rss_bytes / 2**20, 1),
             "worker_cache": cache,
@@ -411,8 +444,10 @@ async def timer_lateness(
     client: Client,
     settings: Settings,
     worker: Part,
+    cpu: CpuMeter,
     sink: MailSink,
     count: int,
+    create_rate: float,
     first_due_after: float,
     window: float,
     run: str,
@@ -444,14 +479,25 @@ async def timer_lateness(
 
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
-        for ticket_id, reminder_due in due.items():
+        for number, (ticket_id, reminder_due) in enumerate(due.items()):
+            # Tickets arrive at a steady rate, as a desk's do, not all at once.
+            await asyncio.sleep(max(0.0, started + number / create_rate - time.perf_counter()))
             group.create_task(create(ticket_id, reminder_due))
     created_seconds = time.perf_counter() - started
     logger.info("created %s waiting tickets in %.1f s", count, created_seconds)
+    loaded = await _wait_until_loaded(client, run, count, until=min(due.values()))
+    loaded_seconds = time.perf_counter() - started
+    logger.info("%s tickets loaded (armed) after %.1f s", loaded, loaded_seconds)
+    first_due = min(due.values())
+    await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()))
+    cpu.start()
+    firing_started = time.perf_counter()
 
     last_due = max(due.values())
     patience = (last_due - datetime.now(UTC)).total_seconds() + STRAGGLER_PATIENCE
     await sink.wait_for(emails_before + count, patience)
+    firing_cpu = cpu.spent()
+    firing_seconds = time.perf_counter() - firing_started
     metrics_after = await worker_metrics(settings)
     peak = worker.peak_rss_bytes
 
@@ -486,9 +532,16 @@ async def timer_lateness(
     async with asyncio.TaskGroup() as group:
         for ticket_id, reminder_due in due.items():
             group.create_task(read(ticket_id, reminder_due))
+    sample = list(due)[:: max(1, count // LATENESS_SAMPLE)]
+    parts = [await reminder_lateness_parts(client, ticket_id) for ticket_id in sample]
     return TimerRun(
         tickets=count,
         created_seconds=created_seconds,
+        loaded_seconds=loaded_seconds,
+        loaded_before_first_due=loaded == count,
+        firing_cpu_percent={
+            part: 100 * seconds / firing_seconds for part, seconds in firing_cpu.items()
+        },
         first_due_after=first_due_after,
         window_seconds=window,
         event_lateness=event_lateness,
@@ -497,4 +550,38 @@ async def timer_lateness(
         peak_rss_bytes=peak,
         metrics_before=metrics_before,
         metrics_after=metrics_after,
+        lateness_parts={name: [part[name] for part in parts] for name in LATENESS_PARTS},
     )
+
+
+async def reminder_lateness_parts(client: Client, ticket_id: str) -> dict[str, float]:
+    """Where one reminder's lateness went, in seconds, from the ticket's history.
+
+    ``armed``: the timer's length was computed at the start of the workflow task that
+    armed it, but runs from that task's completion; ``fired``: the server's timer against
+    its nominal length; ``picked_up``: from the timer firing to the worker starting the
+    workflow task that sends the reminder. The three add up to the event's lateness.
+    """
+    handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+    events = [event async for event in handle.fetch_history_events()]
+
+    def when(index: int) -> float:
+        return events[index].event_time.ToDatetime(UTC).timestamp()
+
+    def first(kind: HistoryEventType.ValueType, after: int = 0) -> int:
+        return next(n for n, event in enumerate(events) if n > after and event.event_type == kind)
+
+    timer = first(HistoryEventType.EVENT_TYPE_TIMER_STARTED)
+    armed_by = max(
+        n
+        for n, event in enumerate(events[:timer])
+        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    )
+    length = events[timer].timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+    fired = first(HistoryEventType.EVENT_TYPE_TIMER_FIRED, timer)
+    picked_up = first(HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, fired)
+    return {
+        "armed": when(timer) - when(armed_by),
+        "fired": when(fired) - when(timer) - length.total_seconds(),
+        "picked_up": when(picked_up) - when(fired),
+    }
