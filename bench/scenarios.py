@@ -560,7 +560,8 @@ async def reminder_lateness_parts(client: Client, ticket_id: str) -> dict[str, f
     ``armed``: the timer's length was computed at the start of the workflow task that
     armed it, but runs from that task's completion; ``fired``: the server's timer against
     its nominal length; ``picked_up``: from the timer firing to the worker starting the
-    workflow task that sends the reminder. The three add up to the event's lateness.
+    workflow task that sends the reminder. For a reminder armed before it fell due (the
+    bench checks that), the three add up to the event's lateness.
     """
     handle = client.get_workflow_handle(workflow_id_for(ticket_id))
     events = [event async for event in handle.fetch_history_events()]
