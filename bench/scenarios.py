@@ -485,10 +485,10 @@ async def timer_lateness(
             group.create_task(create(ticket_id, reminder_due))
     created_seconds = time.perf_counter() - started
     logger.info("created %s waiting tickets in %.1f s", count, created_seconds)
-    loaded = await _wait_until_loaded(client, run, count, until=min(due.values()))
+    first_due = min(due.values())
+    loaded = await _wait_until_loaded(client, run, count, until=first_due)
     loaded_seconds = time.perf_counter() - started
     logger.info("%s tickets loaded (armed) after %.1f s", loaded, loaded_seconds)
-    first_due = min(due.values())
     await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()))
     cpu.start()
     firing_started = time.perf_counter()
