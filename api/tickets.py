@@ -255,27 +255,40 @@ class TicketService:
         )
 
     async def _start(self, ticket: TicketInput) -> TicketView:
+        """Start the ticket's workflow and answer its opening view.
+
+        The view comes from the core (``lifecycle.opening``, dated ``ticket.opened_at``),
+        the same call the workflow makes when it starts: asking the workflow instead would
+        wait for the worker's first workflow task. A start that meets the ticket already
+        running (a retried create) answers the ticket as it is now.
+        """
+        opened_at = datetime.now(UTC)
+        ticket = ticket.model_copy(update={"opened_at": opened_at})
         title = ticket.fields.title
         try:
-            handle = await self._client.start_workflow(
+            await self._client.start_workflow(
                 TicketWorkflow.run,
                 ticket,
                 id=workflow_id_for(ticket.ticket_id),
                 task_queue=self._settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=title,
                 memo={TITLE_MEMO: title},
                 rpc_timeout=self._rpc_timeout,
             )
         except WorkflowAlreadyStartedError:
+            if await self._run_status(ticket.ticket_id) is WorkflowExecutionStatus.RUNNING:
+                current = await self._ask_view(ticket.ticket_id)
+                if current.status is not Status.CLOSED:  # else it is only archiving itself
+                    return current
             raise ApiError(
                 409,
                 "invalid_transition",
                 f"ticket id {ticket.ticket_id} belongs to a closed ticket",
                 status=Status.CLOSED,
             ) from None
-        return await handle.query(TicketWorkflow.view, rpc_timeout=self._rpc_timeout)
+        return lifecycle.view(lifecycle.opening(ticket, opened_at).state, ticket.policy)
 
     async def follow_up(
         self, ticket_id: str, body: FollowUpBody, *, actor: str, idempotency_key: str | None

@@ -82,6 +82,7 @@ from workflows.models import (
     SubmitCommand,
     Survey,
     TicketFields,
+    TicketInput,
     TicketState,
     TicketView,
     TimelineEvent,
@@ -272,6 +273,25 @@ def new_ticket(
         return created
     submitted = decide(created.state, SubmitCommand(actor=actor), now, policy, calendar)
     return Decision(submitted.state, created.effects + submitted.effects)
+
+
+def opening(ticket: TicketInput, now: datetime) -> Decision:
+    """A new ticket's first run: created as of ``ticket.opened_at``, else of ``now``.
+
+    The workflow and the API both call this, so the API's answer to a create is the
+    view the workflow holds once it starts.
+    """
+    return new_ticket(
+        ticket_id=ticket.ticket_id,
+        policy=ticket.policy,
+        calendar=ticket.calendar,
+        fields=ticket.fields,
+        now=ticket.opened_at or now,
+        actor=ticket.actor,
+        submit=ticket.submit,
+        follow_up_of=ticket.follow_up_of,
+        parent=ticket.parent,
+    )
 
 
 # --------------------------------------------------------------------------- commands

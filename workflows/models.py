@@ -599,6 +599,11 @@ class TicketInput(BaseModel):
     ticket_id: TicketId
     policy: ProfilePolicy
     calendar: CalendarSnapshot
+    opened_at: AwareDatetime | None = None
+    """When the API accepted the ticket. A new ticket is created as of this moment (its
+    ``created_at`` and first deadlines), so the API can answer with the opening view
+    computed by the same core instead of asking the workflow. None (child tickets, inputs
+    older than this field): the time of the ticket's first workflow task."""
     fields: TicketFields = TicketFields()
     submit: bool = False
     actor: str = "system"

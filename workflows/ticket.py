@@ -135,17 +135,7 @@ class TicketWorkflow:
         if input.state is not None:
             self._state = input.state
         else:
-            created = lifecycle.new_ticket(
-                ticket_id=input.ticket_id,
-                policy=input.policy,
-                calendar=input.calendar,
-                fields=input.fields,
-                now=workflow.now(),
-                actor=input.actor,
-                submit=input.submit,
-                follow_up_of=input.follow_up_of,
-                parent=input.parent,
-            )
+            created = lifecycle.opening(input, workflow.now())
             self._state = created.state
             self._queue(created.effects)
 

@@ -10,27 +10,43 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
+from worker import build_worker
 from workflows.models import workflow_id_for
 
 
-async def test_no_worker_on_the_queue_answers_503(
-    dev_env: WorkflowEnvironment, api_settings: Settings
+async def test_without_a_worker_create_is_kept_and_reads_answer_503(
+    dev_env: WorkflowEnvironment, api_settings: Settings, http_client: httpx.AsyncClient
 ) -> None:
     # On the dev server: the time-skipping server stops skipping for good once a workflow
-    # sits on a queue nobody polls, even after it is terminated.
+    # sits on a queue nobody polls.
     settings = api_settings.model_copy(
-        update={"task_queue": "nobody-polls-here", "api_rpc_timeout_seconds": 1.0}
+        update={"task_queue": "nobody-polls-yet", "api_rpc_timeout_seconds": 1.0}
     )
     app = create_app(settings, client=dev_env.client)
-    ticket_id = "no-worker-1"
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as api:
-        response = await api.post("/tickets", json=ticket_body(id=ticket_id), headers=AGENT)
-    await dev_env.client.get_workflow_handle(workflow_id_for(ticket_id)).terminate("test cleanup")
-    assert response.status_code == 503
-    assert response.json()["error"] == "unavailable"
-    assert response.headers["Retry-After"] == "5"
+        # Starting a ticket needs Temporal, not a worker: it is accepted durably.
+        created = await api.post("/tickets", json=ticket_body(id="no-worker-1"), headers=AGENT)
+        assert created.status_code == 201, created.text
+
+        unanswered = await api.get("/tickets/no-worker-1", headers=AGENT)
+        assert unanswered.status_code == 503
+        assert unanswered.json()["error"] == "unavailable"
+        assert unanswered.headers["Retry-After"] == "5"
+
+        worker = build_worker(
+            dev_env.client,
+            settings,
+            http_client=http_client,
+            workflow_failure_exception_types=[Exception],
+        )
+        async with worker:
+            read = await api.get("/tickets/no-worker-1", headers=AGENT)
+    # Other dev-server tests list tickets: leave none of this one's behind.
+    await dev_env.client.get_workflow_handle(workflow_id_for("no-worker-1")).terminate("cleanup")
+    assert read.status_code == 200
+    assert read.json() == created.json()
 
 
 async def test_readiness_follows_temporal(

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.helpers import AGENT, REQUESTER, SYSTEM, create, event_types, post
+from tests.api.helpers import AGENT, REQUESTER, SYSTEM, create, event_types, post, ticket_body
 from tests.support.smtp import SmtpSink
 
 
@@ -129,6 +129,30 @@ async def test_idempotency_key_applies_once_and_returns_the_first_answer(
     )
     assert chosen["id"] == repeat["id"] == "client-chosen-1"
     assert repeat["created_at"] == chosen["created_at"]
+
+
+async def test_create_answers_the_ticket_exactly_as_it_then_reads(
+    api: httpx.AsyncClient,
+) -> None:
+    # The API answers a create without asking the workflow: the answer must be the very
+    # view the started workflow holds, timeline times and labels included.
+    for body in (
+        ticket_body(),
+        ticket_body(profile="enate"),
+        {"profile": "enate", "title": "Draft", "submit": False},
+    ):
+        created = await post(api, "/tickets", body, expect=201)
+        assert await read(api, created["id"]) == created
+
+
+async def test_creating_with_a_closed_tickets_id_is_409(api: httpx.AsyncClient) -> None:
+    ticket = await create(api, profile="enate")
+    await post(api, f"/tickets/{ticket['id']}/resolve", {"method": "spam"})
+    again = await api.post(
+        "/tickets", json=ticket_body(profile="enate", id=ticket["id"]), headers=AGENT
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["status"] == "closed"
 
 
 async def test_follow_up_only_from_a_closed_ticket(api: httpx.AsyncClient) -> None:
