@@ -38,10 +38,12 @@ from workflows.models import (
     Status,
     SubmitCommand,
     TicketFields,
+    TicketInput,
     WaitCommand,
     WaitReason,
     WebhookEffect,
 )
+from workflows.policy import policy_for
 
 SP = ZoneInfo("America/Sao_Paulo")
 SUPPORT = ProfileName.SUPPORT
@@ -452,3 +454,25 @@ def test_answers_carry_the_view_until_the_timeline_grows_long() -> None:
     # Past the limit the view would bloat every update in history: the API queries it.
     assert long_answer.view is None
     assert long_answer.seq == driver.state.timeline[-1].seq
+
+
+@pytest.mark.parametrize("profile", [SUPPORT, ENATE])
+def test_a_new_ticket_is_dated_when_the_api_accepted_it(profile: ProfileName) -> None:
+    ticket = TicketInput(
+        ticket_id="T9",
+        policy=policy_for(profile),
+        calendar=CALENDAR,
+        fields=COMPLETE_FIELDS,
+        submit=True,
+        actor="ana",
+        opened_at=T0,
+    )
+    first_task = T0 + timedelta(minutes=7)  # the worker was busy or down meanwhile
+
+    opened = lifecycle.opening(ticket, first_task).state
+
+    assert opened.created_at == opened.updated_at == T0
+    assert {event.at for event in opened.timeline} == {T0}
+    assert opened.status is Status.NEW
+    undated = lifecycle.opening(ticket.model_copy(update={"opened_at": None}), first_task)
+    assert undated.state.created_at == first_task
