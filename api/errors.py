@@ -95,6 +95,8 @@ def from_update_failure(failure: WorkflowUpdateFailedError) -> ApiError:
             )
         if cause.type == "invalid_command":
             return ApiError(422, "invalid_command", cause.message, status=status)
+        if cause.type == "not_found":  # a requester's command to someone else's ticket
+            return ApiError(404, "not_found", cause.message)
     logger.error("update failed unexpectedly", extra={"cause": repr(cause)})
     return unavailable("the ticket could not process the command; try again")
 

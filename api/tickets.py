@@ -196,7 +196,7 @@ class TicketService:
     async def read_as(self, ticket_id: str, subject: str, is_requester: bool) -> TicketView:
         """The view, as long as a requester asks for one of its own tickets (else 404)."""
         view = await self.read(ticket_id)
-        if is_requester and (view.requester or "").lower() != subject.lower():
+        if is_requester and not lifecycle.is_requester(view.requester, subject):
             raise not_found(ticket_id)
         return view
 
@@ -352,12 +352,19 @@ class TicketService:
                     continue
                 if status in HANDOVER_STATUSES:
                     raise unavailable("the ticket is changing runs; retry the command") from None
+                if command.requester_only and not await self._archived_for(ticket_id, command):
+                    raise not_found(ticket_id) from None
                 raise closed(ticket_id) from None
             except WorkflowUpdateFailedError as failure:
                 if _lost_in_handover(failure) and not last:
                     continue  # accepted but not completed before the run handed over
                 raise
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _archived_for(self, ticket_id: str, command: Command) -> bool:
+        """Whether a closed ticket's archived view names the command's actor as requester."""
+        archived = await asyncio.to_thread(self._archive.get, ticket_id)
+        return archived is not None and lifecycle.is_requester(archived.requester, command.actor)
 
     async def _run_status(self, ticket_id: str) -> WorkflowExecutionStatus | None:
         if await asyncio.to_thread(self._archive.get, ticket_id) is not None:

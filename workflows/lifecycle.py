@@ -93,7 +93,7 @@ from workflows.models import (
     WebhookEffect,
 )
 
-RejectionCode = Literal["invalid_transition", "missing_fields", "invalid_command"]
+RejectionCode = Literal["invalid_transition", "missing_fields", "invalid_command", "not_found"]
 
 SUBMIT_REQUIRED_FIELDS = ("title", "description", "category", "primary_contact", "requester")
 
@@ -297,8 +297,16 @@ def opening(ticket: TicketInput, now: datetime) -> Decision:
 # --------------------------------------------------------------------------- commands
 
 
+def is_requester(requester: str | None, subject: str) -> bool:
+    """Whether ``subject`` is the ticket's requester (addresses compare case-insensitively)."""
+    return requester is not None and requester.casefold() == subject.casefold()
+
+
 def check(state: TicketState, command: AnyCommand, now: datetime, policy: ProfilePolicy) -> None:
     """Raise :class:`CommandRejected` unless ``command`` is legal now. Never changes state."""
+    if command.requester_only and not is_requester(state.fields.requester, command.actor):
+        # Before any other rule: its answer would tell a stranger the ticket's status.
+        raise CommandRejected(f"ticket {state.id} not found", status=state.status, code="not_found")
     name = command_name(command)
     if state.status is Status.CLOSED:
         raise CommandRejected(
@@ -1153,13 +1161,17 @@ def _apply_customer_reply(tx: _Transaction, command: CustomerReplyCommand) -> No
         return  # the same inbound email delivered twice: no second effect
     if command.message_id:
         tx.update(seen_message_ids=(*state.seen_message_ids, command.message_id))
+    sender = command.from_address
+    if command.as_requester:
+        sender = state.fields.requester
+        tx.actor = sender or tx.actor
     tx.record(
         EventType.CUSTOMER_REPLY,
         {
             "body": command.body,
             "subject": command.subject,
             "message_id": command.message_id,
-            "from": command.from_address,
+            "from": sender,
         },
     )
     tx.update(highlighted=True)

@@ -375,6 +375,9 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     actor: ActorName = "system"
+    requester_only: bool = False
+    """Sent by a requester, not staff: refused as ``not_found`` unless ``actor`` is the
+    ticket's requester, so a requester learns nothing about other people's tickets."""
 
 
 class EditCommand(Command):
@@ -446,6 +449,10 @@ class CustomerReplyCommand(Command):
     subject: str | None = None
     message_id: str | None = None
     from_address: str | None = None
+    as_requester: bool = False
+    """The requester's own reply, whoever relays it (``POST /replies``): recorded with the
+    ticket's requester as author and sender instead of ``actor`` and ``from_address``
+    (the actor stays the author of a ticket that names no requester)."""
 
 
 class ResolveCommand(Command):

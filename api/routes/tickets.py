@@ -312,16 +312,13 @@ async def reply(
     tickets: TicketsDep,
     key: IdempotencyKeyDep,
 ) -> TicketView:
-    view = await tickets.read_as(ticket_id, principal.subject, principal.is_requester)
-    if view.status is Status.CLOSED:
-        raise ApiError(
-            409,
-            "invalid_transition",
-            f"ticket {ticket_id} is closed: open a follow-up ticket instead",
-            status=Status.CLOSED,
-        )
-    author = view.requester or principal.subject
-    command = CustomerReplyCommand(actor=author, body=body.body, from_address=view.requester)
+    """Recorded as the requester's reply (author and sender), whoever relays it."""
+    command = CustomerReplyCommand(
+        actor=principal.subject,
+        body=body.body,
+        as_requester=True,
+        requester_only=principal.is_requester,
+    )
     return await tickets.command(ticket_id, TicketWorkflow.customer_reply, command, key)
 
 
@@ -374,8 +371,12 @@ async def rate(
     tickets: TicketsDep,
     key: IdempotencyKeyDep,
 ) -> TicketView:
-    await tickets.read_as(ticket_id, principal.subject, principal.is_requester)
-    command = RateCommand(actor=principal.subject, score=body.score, comment=body.comment)
+    command = RateCommand(
+        actor=principal.subject,
+        score=body.score,
+        comment=body.comment,
+        requester_only=principal.is_requester,
+    )
     return await tickets.command(ticket_id, TicketWorkflow.rate, command, key)
 
 

@@ -197,3 +197,19 @@ async def test_titles_and_subjects_are_single_lines(api: httpx.AsyncClient) -> N
         f"/tickets/{ticket['id']}/emails", json={"body": "x", "subject": "a\r\nb"}, headers=AGENT
     )
     assert response.status_code == 422
+
+
+async def test_closed_tickets_tell_a_stranger_nothing(api: httpx.AsyncClient) -> None:
+    mine = await create(api, profile="enate")
+    theirs = await create(
+        api, profile="enate", requester="outro@example.com", primary_contact="outro@example.com"
+    )
+    for ticket in (mine, theirs):
+        await post(api, f"/tickets/{ticket['id']}/resolve", {"method": "spam"})
+    for route, body in (("replies", {"body": "x"}), ("survey", {"score": 1})):
+        stranger = await api.post(f"/tickets/{theirs['id']}/{route}", json=body, headers=REQUESTER)
+        assert stranger.status_code == 404, stranger.text
+        assert "closed" not in stranger.text
+        owner = await api.post(f"/tickets/{mine['id']}/{route}", json=body, headers=REQUESTER)
+        assert owner.status_code == 409, owner.text
+        assert owner.json()["status"] == "closed"

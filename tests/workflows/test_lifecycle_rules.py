@@ -476,3 +476,38 @@ def test_a_new_ticket_is_dated_when_the_api_accepted_it(profile: ProfileName) ->
     assert opened.status is Status.NEW
     undated = lifecycle.opening(ticket.model_copy(update={"opened_at": None}), first_task)
     assert undated.state.created_at == first_task
+
+
+def test_a_requesters_command_to_someone_elses_ticket_is_unknown_to_them() -> None:
+    driver = Driver(SUPPORT)
+    stranger = CustomerReplyCommand(actor="outro@example.com", body="hi", requester_only=True)
+    with pytest.raises(CommandRejected) as rejected:
+        lifecycle.check(driver.state, stranger, driver.now, driver.policy)
+    assert rejected.value.code == "not_found"
+    assert "new" not in rejected.value.reason  # the status stays theirs to know
+
+    owner = stranger.model_copy(update={"actor": "Cliente@Example.COM"})
+    assert driver.do(owner).status is Status.NEW
+
+
+def test_a_closed_ticket_answers_a_stranger_not_found_before_closed() -> None:
+    driver = Driver(ENATE)
+    driver.do(ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
+    assert driver.state.status is Status.CLOSED
+    stranger = CustomerReplyCommand(actor="outro@example.com", body="hi", requester_only=True)
+    with pytest.raises(CommandRejected) as rejected:
+        lifecycle.check(driver.state, stranger, driver.now, driver.policy)
+    assert rejected.value.code == "not_found"
+
+
+def test_a_relayed_reply_is_recorded_as_the_requesters() -> None:
+    driver = Driver(SUPPORT)
+    driver.do(CustomerReplyCommand(actor="phone-desk", body="by phone", as_requester=True))
+    reply = driver.state.timeline[-1]
+    assert (reply.type, reply.actor) == (EventType.CUSTOMER_REPLY, COMPLETE_FIELDS.requester)
+    assert reply.data["from"] == COMPLETE_FIELDS.requester
+
+    anonymous = Driver(ENATE, submit=False, fields=TicketFields(title="No requester yet"))
+    anonymous.do(CustomerReplyCommand(actor="phone-desk", body="hello", as_requester=True))
+    reply = anonymous.state.timeline[-1]
+    assert (reply.actor, reply.data.get("from")) == ("phone-desk", None)
