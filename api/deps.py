@@ -1,9 +1,13 @@
-"""Dependencies: settings, the Temporal client (made in the lifespan), the caller."""
+"""Dependencies: settings, the Temporal client (made in the lifespan), the caller.
+
+Every dependency is ``async def``: none blocks, and FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hand-off per dependency per request.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -30,12 +34,12 @@ class Principal:
         return self.role == "requester"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     client: Client | None = getattr(request.app.state, "temporal_client", None)
     if client is None:
         raise ApiError(503, "unavailable", "not connected to Temporal yet")
@@ -46,7 +50,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 
-def get_tickets(request: Request, client: ClientDep) -> TicketService:
+async def get_tickets(request: Request, client: ClientDep) -> TicketService:
     service: TicketService = request.app.state.ticket_service_factory(client)
     return service
 
@@ -54,7 +58,7 @@ def get_tickets(request: Request, client: ClientDep) -> TicketService:
 TicketsDep = Annotated[TicketService, Depends(get_tickets)]
 
 
-def get_principal(
+async def get_principal(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -72,10 +76,10 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only ``roles`` through (403 for the others)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             raise ApiError(
                 403,
@@ -90,7 +94,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 StaffDep = Annotated[Principal, Depends(require(*STAFF))]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
