@@ -20,6 +20,10 @@ def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
             create_app(settings, policies=policies),
             host=settings.api_host,
             port=settings.api_port,
+            # Named, not "auto": a missing package fails the start instead of silently
+            # serving on the slower pure-Python loop and parser.
+            loop="uvloop",
+            http="httptools",
             log_config=None,
             proxy_headers=True,
             timeout_graceful_shutdown=20,
