@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from config import Settings
 from tests.support.smtp import SmtpSink
-from worker import build_worker
+from tests.support.temporal import strict_worker
 from workflows.search import ALL_KEYS
 
 BIN = Path(sys.executable).parent
@@ -117,12 +117,7 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
 async def time_worker(
     time_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
 ) -> AsyncIterator[Worker]:
-    worker = build_worker(
-        time_env.client,
-        worker_settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    )
+    worker = strict_worker(time_env.client, worker_settings, http_client)
     async with worker:
         yield worker
 
@@ -166,12 +161,7 @@ async def dev_api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API and a worker on the dev server."""
     settings = api_settings.model_copy(update={"task_queue": "tramita-dev-tests"})
-    worker = build_worker(
-        dev_env.client,
-        settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    )
+    worker = strict_worker(dev_env.client, settings, http_client)
     async with worker:
         app = create_app(settings, client=dev_env.client)
         transport = httpx.ASGITransport(app=app)

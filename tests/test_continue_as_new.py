@@ -15,8 +15,7 @@ from activities.archive import ArchiveStore
 from api.tickets import TicketService
 from config import Settings
 from tests.conftest import DEV_SERVER
-from tests.support.temporal import command, search_attributes, start_ticket
-from worker import build_worker
+from tests.support.temporal import command, search_attributes, start_ticket, strict_worker
 from workflows.models import AssignCommand, EventType, NoteCommand, Status, WaitCommand, WaitReason
 from workflows.search import ALL_KEYS, TICKET_NEXT_DEADLINE, TICKET_STATUS, TICKET_WAIT_REASON
 from workflows.ticket import TicketWorkflow
@@ -48,12 +47,7 @@ async def test_thousands_of_events_continue_as_new_with_state_deadlines_and_attr
     can_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
 ) -> None:
     settings = worker_settings.model_copy(update={"task_queue": QUEUE})
-    async with build_worker(
-        can_env.client,
-        settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    ):
+    async with strict_worker(can_env.client, settings, http_client):
         handle = await start_ticket(can_env.client, QUEUE)
         first_run = (await handle.describe()).run_id
         await handle.execute_update(

@@ -21,8 +21,7 @@ from activities.archive import ArchiveStore
 from api.errors import ApiError, from_update_failure
 from api.tickets import TicketService
 from config import Settings
-from tests.support.temporal import start_ticket
-from worker import build_worker
+from tests.support.temporal import start_ticket, strict_worker
 from workflows.models import (
     AnyCommand,
     AssignCommand,
@@ -126,12 +125,7 @@ async def test_a_thousand_tickets_under_random_commands_keep_their_invariants(
                     outcomes[f"rejected {error.status_code}"] += 1
             return await tickets.read(ticket_id)
 
-    async with build_worker(
-        dev_env.client,
-        settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    ):
+    async with strict_worker(dev_env.client, settings, http_client):
         views = await asyncio.gather(*(drive(n) for n in range(TICKETS)))
     for view in views:
         check_invariants(view)

@@ -21,8 +21,7 @@ from observability import configure_logging, worker_runtime
 from tests.api.helpers import AGENT
 from tests.support.http import wait_until_ready
 from tests.support.smtp import free_port
-from tests.support.temporal import start_ticket
-from worker import build_worker
+from tests.support.temporal import start_ticket, strict_worker
 from workflows.models import NoteCommand
 from workflows.ticket import TicketWorkflow
 
@@ -73,9 +72,7 @@ async def test_worker_serves_temporal_metrics_for_prometheus(
         data_converter=pydantic_data_converter,
         runtime=runtime,
     )
-    async with build_worker(
-        client, settings, http_client=http_client, workflow_failure_exception_types=[Exception]
-    ):
+    async with strict_worker(client, settings, http_client):
         handle = await start_ticket(client, settings.task_queue)
         await handle.execute_update(TicketWorkflow.note, NoteCommand(actor="ana", body="metrics"))
         body = (await http_client.get(f"http://127.0.0.1:{port}/metrics")).text

@@ -14,8 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify
 from config import Settings
 from tests.support.http import Receiver, Recorded
-from tests.support.temporal import eventually, start_ticket
-from worker import build_worker
+from tests.support.temporal import eventually, start_ticket, strict_worker
 from workflows.models import AssignCommand, NoteCommand
 from workflows.ticket import TicketWorkflow
 
@@ -53,12 +52,7 @@ async def test_status_changes_reach_the_receiver_signed_and_retried(
             "webhook_secret": SecretStr(SECRET),
         }
     )
-    worker = build_worker(
-        time_env.client,
-        settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    )
+    worker = strict_worker(time_env.client, settings, http_client)
     async with worker:
         handle = await start_ticket(time_env.client, QUEUE)
 
@@ -103,12 +97,7 @@ async def test_a_ticket_opened_without_receivers_schedules_no_webhook_work(
     settings = worker_settings.model_copy(
         update={"task_queue": QUEUE, "webhook_urls": (receiver.url,)}
     )
-    worker = build_worker(
-        time_env.client,
-        settings,
-        http_client=http_client,
-        workflow_failure_exception_types=[Exception],
-    )
+    worker = strict_worker(time_env.client, settings, http_client)
     async with worker:
         handle = await start_ticket(time_env.client, QUEUE, deliver_webhooks=False)
         result = await handle.execute_update(

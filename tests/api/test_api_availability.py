@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
-from worker import build_worker
+from tests.support.temporal import strict_worker
 from workflows.models import workflow_id_for
 
 
@@ -35,12 +35,7 @@ async def test_without_a_worker_create_is_kept_and_reads_answer_503(
         assert unanswered.json()["error"] == "unavailable"
         assert unanswered.headers["Retry-After"] == "5"
 
-        worker = build_worker(
-            dev_env.client,
-            settings,
-            http_client=http_client,
-            workflow_failure_exception_types=[Exception],
-        )
+        worker = strict_worker(dev_env.client, settings, http_client)
         async with worker:
             read = await api.get("/tickets/no-worker-1", headers=AGENT)
     # Other dev-server tests list tickets: leave none of this one's behind.

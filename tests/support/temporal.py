@@ -10,14 +10,18 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+import httpx
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.calendar import build_calendar_snapshot
+from config import Settings
+from worker import build_worker
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
@@ -37,6 +41,18 @@ from workflows.ticket import TicketWorkflow
 T = TypeVar("T")
 CommandT = TypeVar("CommandT", bound=Command)
 _ids = itertools.count(1)
+
+
+def strict_worker(client: Client, settings: Settings, http_client: httpx.AsyncClient) -> Worker:
+    """The production worker, except that any exception fails the workflow at once.
+
+    Otherwise a sandbox violation or a bug fails only the workflow task, which Temporal
+    retries forever: the test would hang instead of failing (TEMPORAL_NOTES).
+    """
+    return build_worker(
+        client, settings, http_client=http_client, workflow_failure_exception_types=[Exception]
+    )
+
 
 FIELDS = TicketFields(
     title="Erro ao emitir nota fiscal",

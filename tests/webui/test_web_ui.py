@@ -20,8 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from tests.conftest import DEV_SERVER
 from tests.support.smtp import free_port
-from tests.support.temporal import FIELDS, command, eventually, start_ticket
-from worker import build_worker
+from tests.support.temporal import FIELDS, command, eventually, start_ticket, strict_worker
 from workflows.models import AssignCommand, WaitCommand, WaitReason
 from workflows.search import ALL_KEYS
 from workflows.ticket import TicketWorkflow
@@ -75,9 +74,7 @@ async def test_ticket_is_found_by_status_and_shows_summary_details_and_timer(
 ) -> None:
     env, ui_port = ui_env
     settings = worker_settings.model_copy(update={"task_queue": QUEUE})
-    async with build_worker(
-        env.client, settings, http_client=http_client, workflow_failure_exception_types=[Exception]
-    ):
+    async with strict_worker(env.client, settings, http_client):
         handle = await start_ticket(env.client, QUEUE)
         await handle.execute_update(
             TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
