@@ -87,6 +87,7 @@ from workflows.search import (
     TICKET_REQUESTER,
     TICKET_STATUS,
     TICKET_WAIT_REASON,
+    starting_search_attributes,
 )
 from workflows.ticket import TITLE_MEMO, TicketWorkflow
 
@@ -264,6 +265,7 @@ class TicketService:
         """
         opened_at = datetime.now(UTC)
         ticket = ticket.model_copy(update={"opened_at": opened_at})
+        opened = lifecycle.opening(ticket, opened_at).state
         title = ticket.fields.title
         try:
             await self._client.start_workflow(
@@ -275,6 +277,7 @@ class TicketService:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=title,
                 memo={TITLE_MEMO: title},
+                search_attributes=starting_search_attributes(opened),
                 rpc_timeout=self._rpc_timeout,
             )
         except WorkflowAlreadyStartedError:
@@ -288,7 +291,7 @@ class TicketService:
                 f"ticket id {ticket.ticket_id} belongs to a closed ticket",
                 status=Status.CLOSED,
             ) from None
-        return lifecycle.view(lifecycle.opening(ticket, opened_at).state, ticket.policy)
+        return lifecycle.view(opened, ticket.policy)
 
     async def follow_up(
         self, ticket_id: str, body: FollowUpBody, *, actor: str, idempotency_key: str | None

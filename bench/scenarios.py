@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError
 
 from activities.calendar import build_calendar_snapshot
@@ -44,6 +45,7 @@ from workflows.models import (
     WaitReason,
     workflow_id_for,
 )
+from workflows.search import starting_search_attributes
 from workflows.ticket import TITLE_MEMO, TicketWorkflow
 
 logger = logging.getLogger("tramita.bench")
@@ -198,6 +200,16 @@ def standard_input(
 async def start_ticket(
     client: Client, settings: Settings, ticket: TicketInput
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
+    """Starts ``ticket`` the way the API does: a new one dated and listed from its start.
+
+    A ticket handed its ``state`` (the timer run's waiting tickets) starts without search
+    attributes: the upsert of its first workflow task is how the run knows it is armed.
+    """
+    attributes = TypedSearchAttributes.empty
+    if ticket.state is None:
+        opened_at = datetime.now(UTC)
+        ticket = ticket.model_copy(update={"opened_at": opened_at})
+        attributes = starting_search_attributes(lifecycle.opening(ticket, opened_at).state)
     return await client.start_workflow(
         TicketWorkflow.run,
         ticket,
@@ -205,6 +217,7 @@ async def start_ticket(
         task_queue=settings.task_queue,
         static_summary=FIELDS.title,
         memo={TITLE_MEMO: FIELDS.title},
+        search_attributes=attributes,
     )
 
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 from workflows.models import Status, TicketState, WaitReason
 
@@ -74,3 +79,25 @@ def search_attribute_updates(
         else:
             updates.append(key.value_set(value))  # type: ignore[arg-type]
     return updates
+
+
+def starting_search_attributes(state: TicketState) -> TypedSearchAttributes:
+    """The attributes a ticket's workflow is started with, so it is listed from its start.
+
+    A workflow started with them finds them in its info (:func:`published_values`) and
+    upserts nothing until its state changes: lists show a new ticket's status even while
+    no worker runs, and its history has one event fewer.
+    """
+    values = search_values(state)
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(key, values[key.name])
+            for key in ALL_KEYS
+            if values[key.name] is not None
+        ]
+    )
+
+
+def published_values(attributes: TypedSearchAttributes) -> dict[str, SearchValue]:
+    """The ticket attributes a workflow already carries (from its start or its last run)."""
+    return {key.name: attributes.get(key) for key in ALL_KEYS}

@@ -84,7 +84,12 @@ with workflow.unsafe.imports_passed_through():
         WebhookInput,
         workflow_id_for,
     )
-    from workflows.search import SearchValue, search_attribute_updates, search_values
+    from workflows.search import (
+        SearchValue,
+        published_values,
+        search_attribute_updates,
+        search_values,
+    )
 
 EMAIL_TIMEOUT = timedelta(seconds=60)
 # The activity heartbeats while it talks to SMTP: a send on a dead worker retries soon.
@@ -129,7 +134,11 @@ class TicketWorkflow:
         self._calendar = input.calendar
         self._deliver_webhooks = input.deliver_webhooks
         self._outbox: deque[Effect] = deque(input.pending_effects)
-        self._published: dict[str, SearchValue] = {}
+        # Started with its attributes (by the API, or inherited by a continue-as-new), the
+        # ticket upserts only what changes from them.
+        self._published: dict[str, SearchValue] = published_values(
+            workflow.info().typed_search_attributes
+        )
         self._effects_in_flight = 0
         self._effect_tasks: set[asyncio.Task[None]] = set()
         if input.state is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -10,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
-from tests.support.temporal import strict_worker
+from tests.support.temporal import eventually, strict_worker
 from workflows.models import workflow_id_for
 
 
@@ -27,13 +28,28 @@ async def test_without_a_worker_create_is_kept_and_reads_answer_503(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as api:
         # Starting a ticket needs Temporal, not a worker: it is accepted durably.
-        created = await api.post("/tickets", json=ticket_body(id="no-worker-1"), headers=AGENT)
+        category = "no-worker-category"
+        created = await api.post(
+            "/tickets", json=ticket_body(id="no-worker-1", category=category), headers=AGENT
+        )
         assert created.status_code == 201, created.text
 
         unanswered = await api.get("/tickets/no-worker-1", headers=AGENT)
         assert unanswered.status_code == 503
         assert unanswered.json()["error"] == "unavailable"
         assert unanswered.headers["Retry-After"] == "5"
+
+        # Started with its search attributes, it is listed with its status all the same.
+        async def listed() -> list[dict[str, Any]]:
+            page = await api.get("/tickets", params={"category": category}, headers=AGENT)
+            assert page.status_code == 200, page.text
+            items: list[dict[str, Any]] = page.json()["items"]
+            return items
+
+        rows = await eventually(listed, lambda items: bool(items))
+        assert [(row["id"], row["status"], row["title"]) for row in rows] == [
+            ("no-worker-1", "new", created.json()["title"])
+        ]
 
         worker = strict_worker(dev_env.client, settings, http_client)
         async with worker:

@@ -91,6 +91,25 @@ async def support_release(env: WorkflowEnvironment) -> list[Handle]:
     return [handle]
 
 
+async def support_listed_standard(env: WorkflowEnvironment) -> list[Handle]:
+    """The commonest lifecycle, started as the API starts tickets: with its attributes."""
+    handle = await start_ticket(env.client, QUEUE, ticket_id="support-listed", listed=True)
+    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
+    await handle.execute_update(
+        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
+    )
+    await handle.execute_update(
+        TicketWorkflow.customer_reply, CustomerReplyCommand(actor="c@example.com", body="Feito")
+    )
+    await handle.execute_update(
+        TicketWorkflow.resolve,
+        ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
+    )
+    await env.sleep(timedelta(days=14))  # the feedback window closes it
+    await handle.result()
+    return [handle]
+
+
 async def enate_draft_wait_and_feedback(env: WorkflowEnvironment) -> list[Handle]:
     handle = await start_ticket(
         env.client,
@@ -143,15 +162,19 @@ async def enate_split(env: WorkflowEnvironment) -> list[Handle]:
 LIFECYCLES: dict[str, Callable[[WorkflowEnvironment], Awaitable[list[Handle]]]] = {
     "support_customer_wait_and_validation": support_customer_wait_and_validation,
     "support_release": support_release,
+    "support_listed_standard": support_listed_standard,
     "enate_draft_wait_and_feedback": enate_draft_wait_and_feedback,
     "enate_split": enate_split,
 }
 
 
-async def record(client_env: WorkflowEnvironment, settings: Settings) -> list[Path]:
+async def record(
+    client_env: WorkflowEnvironment, settings: Settings, names: list[str]
+) -> list[Path]:
     written = []
     async with build_worker(client_env.client, settings):
-        for name, lifecycle in LIFECYCLES.items():
+        for name in names:
+            lifecycle = LIFECYCLES[name]
             handles = await lifecycle(client_env)
             history = await handles[0].fetch_history()
             path = HERE / f"{name}.json"
@@ -160,7 +183,7 @@ async def record(client_env: WorkflowEnvironment, settings: Settings) -> list[Pa
     return written
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     sink = SmtpSink()
     sink.start()
     with tempfile.TemporaryDirectory() as scratch:
@@ -176,7 +199,7 @@ async def main() -> None:
         )
         try:
             await register_search_attributes(env.client)
-            for path in await record(env, settings):
+            for path in await record(env, settings, names):
                 sys.stderr.write(f"recorded {path.relative_to(HERE.parent.parent)}\n")
         finally:
             await env.shutdown()
@@ -184,6 +207,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # Names given (``python -m tests.histories.record support_release``): only those.
+    chosen = sys.argv[1:] or list(LIFECYCLES)
+    unknown = sorted(set(chosen) - set(LIFECYCLES))
+    if unknown:
+        sys.exit(f"unknown lifecycles {unknown}; known: {sorted(LIFECYCLES)}")
+    asyncio.run(main(chosen))
     sys.stderr.flush()
     os._exit(0)  # the SDK's runtime may abort at interpreter exit (sdk-python#300)

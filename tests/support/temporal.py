@@ -14,6 +14,7 @@ import httpx
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -22,6 +23,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.calendar import build_calendar_snapshot
 from config import Settings
 from worker import build_worker
+from workflows import lifecycle
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
@@ -36,6 +38,7 @@ from workflows.models import (
     workflow_id_for,
 )
 from workflows.policy import policy_for
+from workflows.search import starting_search_attributes
 from workflows.ticket import TicketWorkflow
 
 T = TypeVar("T")
@@ -92,22 +95,35 @@ async def start_ticket(
     submit: bool = True,
     ticket_id: str | None = None,
     deliver_webhooks: bool = True,
+    listed: bool = False,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
+    """Starts a ticket's workflow; ``listed``: with its search attributes, as the API does.
+
+    Unlisted, the workflow publishes them in its first task, as a child ticket does.
+    """
     ticket_id = ticket_id or fresh_id()
+    ticket = TicketInput(
+        ticket_id=ticket_id,
+        policy=policy_for(profile),
+        calendar=calendar or brazil_calendar(datetime.now(UTC).year),
+        fields=fields,
+        submit=submit,
+        actor="ana",
+        deliver_webhooks=deliver_webhooks,
+    )
+    attributes = TypedSearchAttributes.empty
+    if listed:
+        # A new ticket has no deadline yet, so its attributes do not depend on the clock
+        # (under time skipping the workflow's differs from this one).
+        opened = lifecycle.opening(ticket, datetime.now(UTC)).state
+        attributes = starting_search_attributes(opened)
     return await client.start_workflow(
         TicketWorkflow.run,
-        TicketInput(
-            ticket_id=ticket_id,
-            policy=policy_for(profile),
-            calendar=calendar or brazil_calendar(datetime.now(UTC).year),
-            fields=fields,
-            submit=submit,
-            actor="ana",
-            deliver_webhooks=deliver_webhooks,
-        ),
+        ticket,
         id=workflow_id_for(ticket_id),
         task_queue=task_queue,
         static_summary=fields.title,
+        search_attributes=attributes,
     )
 
 

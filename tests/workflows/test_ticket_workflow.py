@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,6 +29,7 @@ from workflows.models import (
     Status,
     SubmitCommand,
     TicketFields,
+    TicketView,
     WaitCommand,
     WaitReason,
 )
@@ -138,3 +140,36 @@ async def test_search_attributes_and_summary_follow_the_ticket(
 
     described = await handle.describe()
     assert await described.static_summary() == FIELDS.title
+
+
+async def upserted(handle: WorkflowHandle[TicketWorkflow, TicketView]) -> list[set[str]]:
+    """The attributes each upsert event of the ticket's history set or unset."""
+    return [
+        set(
+            event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        )
+        async for event in handle.fetch_history_events()
+        if event.event_type == HistoryEventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+
+
+async def test_ticket_started_listed_upserts_only_what_changes(
+    time_env: WorkflowEnvironment,
+) -> None:
+    listed = await start_ticket(time_env.client, TEST_TASK_QUEUE, listed=True)
+    unlisted = await start_ticket(time_env.client, TEST_TASK_QUEUE)
+    for handle in (listed, unlisted):
+        await handle.execute_update(
+            TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="bruno")
+        )
+
+    # Listed from its start, the ticket's first upsert is the assignment's change alone.
+    assert await upserted(listed) == [{TICKET_STATUS.name, TICKET_ASSIGNEE.name}]
+    # Started bare (a child ticket, or one from before the API sent attributes), it
+    # publishes them all in its first task, then the same change.
+    first, then = await upserted(unlisted)
+    assert {TICKET_STATUS.name, TICKET_PROFILE.name, TICKET_REQUESTER.name} <= first
+    assert then == {TICKET_STATUS.name, TICKET_ASSIGNEE.name}
+    assert await search_attributes(time_env.client, listed.id) == await search_attributes(
+        time_env.client, unlisted.id
+    )
