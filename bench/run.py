@@ -28,6 +28,9 @@ from bench.scenarios import (
     client_lifecycles,
     history_of_standard_lifecycle,
     http_lifecycles,
+    shaped_ceiling_for,
+    shaped_history,
+    ticket_shape,
     timer_lateness,
 )
 from bench.stack import (
@@ -164,7 +167,8 @@ async def throughput(
     The dev server's speed drifts during a run (its SQLite file grows); alternating the
     three measurements round by round exposes them to the same drift.
     """
-    phases = (ceiling, client_lifecycles, http_lifecycles)
+    shape = await ticket_shape(client, settings, run)
+    phases = (ceiling, shaped_ceiling_for(shape), client_lifecycles, http_lifecycles)
     warm_up = max(args.concurrency // 2, 8)
     for phase in phases:
         await phase(client, settings, warm_up, args.concurrency, f"{run}w")
@@ -190,21 +194,46 @@ async def throughput(
                 for part, seconds in spent[name].items()
             }
         }
-    ceiling_rate = totals["ceiling"].per_second
-    client_rate = totals["client_lifecycles"].per_second
-    http_rate = totals["http_lifecycles"].per_second
+    shaped = await shaped_history(client, settings, shape, run)
+    results["shaped_ceiling"]["history"] = shaped
+    results["shaped_ceiling"]["ticket_history"] = shape.reference
+    results["shaped_ceiling"]["same_events_as_ticket"] = (
+        shaped["by_kind"] == shape.reference["by_kind"]
+    )
+    rates = {name: total.per_second for name, total in totals.items()}
     results["ratios"] = {
-        "client_to_ceiling": round(client_rate / ceiling_rate, 3) if ceiling_rate else 0.0,
-        "http_to_client": round(http_rate / client_rate, 3) if client_rate else 0.0,
+        "client_to_ceiling": ratio(rates["client_lifecycles"], rates["ceiling"]),
+        "http_to_client": ratio(rates["http_lifecycles"], rates["client_lifecycles"]),
+        "shaped_ceiling_to_ceiling": ratio(rates["shaped_ceiling"], rates["ceiling"]),
+        "client_to_shaped_ceiling": ratio(rates["client_lifecycles"], rates["shaped_ceiling"]),
     }
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 3) if denominator else 0.0
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     rows: list[tuple[str, str, str, bool]] = []
     ratios = results.get("ratios")
     if ratios:
-        for name in ("ceiling", "client_lifecycles", "http_lifecycles"):
+        for name in ("ceiling", "shaped_ceiling", "client_lifecycles", "http_lifecycles"):
             rows.append((f"{name} (lifecycles/s)", f"{results[name]['per_second']:.1f}", "", True))
+        same = results["shaped_ceiling"]["same_events_as_ticket"]
+        rows.append(
+            (
+                "shaped_ceiling history = a ticket's (events by kind)",
+                "yes" if same else "no",
+                "yes",
+                same,
+            )
+        )
+        rows.append(
+            ("shaped_ceiling / ceiling", f"{ratios['shaped_ceiling_to_ceiling']:.2f}", "", True)
+        )
+        rows.append(
+            ("client / shaped_ceiling", f"{ratios['client_to_shaped_ceiling']:.2f}", "", True)
+        )
         rows.append(
             (
                 "client / ceiling",

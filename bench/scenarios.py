@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.common import TypedSearchAttributes
+from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError
 
 from activities.calendar import build_calendar_snapshot
@@ -29,6 +32,14 @@ from bench.profiles import (
     standard_steps,
 )
 from bench.serve_worker import noop_queue
+from bench.shaped import (
+    Advance,
+    ShapedAttribute,
+    ShapedInput,
+    ShapedReply,
+    ShapedStep,
+    TicketShapedWorkflow,
+)
 from bench.stack import CpuMeter, MailSink, Part, worker_metrics
 from config import Settings
 from workflows import lifecycle
@@ -149,6 +160,10 @@ async def _closed_loop(
     return result
 
 
+Phase = Callable[[Client, Settings, int, int, str], Awaitable[Throughput]]
+"""A throughput measurement: (client, settings, lifecycles, concurrency, run id)."""
+
+
 def _timed(result: Throughput, step: str, started: float) -> None:
     result.latencies.setdefault(step, []).append(time.perf_counter() - started)
 
@@ -177,6 +192,151 @@ async def ceiling(
         await handle.result()
 
     return await _closed_loop("ceiling", count, concurrency, one)
+
+
+# ------------------------------------------------------------------ (1b) ticket-shaped ceiling
+
+
+@dataclass(frozen=True)
+class TicketShape:
+    """What :class:`TicketShapedWorkflow` needs to leave the history of ``reference``."""
+
+    input: ShapedInput
+    search_attributes: TypedSearchAttributes
+    reference: dict[str, Any]
+    """:func:`history_summary` of the ticket the shape was read from."""
+
+
+def _payload_bytes(payloads: Payloads) -> int:
+    return sum(len(payload.data) for payload in payloads.payloads)
+
+
+async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketShape:
+    """The shape of one real standard support lifecycle, read from its history.
+
+    The size of its input, of each update's answer and of its result, the timer each
+    update left armed, and the search attributes it started with.
+    """
+    handle = await run_standard_lifecycle(
+        client, settings, f"shape{run}", ProfileName.SUPPORT, calendar_for(settings)
+    )
+    history = await handle.fetch_history()
+    names = [step.name for step in standard_steps(ProfileName.SUPPORT)]
+    steps: list[ShapedStep] = []
+    closing: list[ShapedAttribute] = []
+    in_update = False
+    input_bytes = result_bytes = 0
+    attributes = TypedSearchAttributes.empty
+    for event in history.events:
+        match event.event_type:
+            case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                started = event.workflow_execution_started_event_attributes
+                input_bytes = _payload_bytes(started.input)
+                attributes = decode_typed_search_attributes(started.search_attributes)
+            case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                steps.append(ShapedStep(name=names[len(steps)], reply_bytes=0))
+                in_update = True
+            case HistoryEventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+                upserted = event.upsert_workflow_search_attributes_event_attributes
+                shaped = _shaped_attributes(upserted.search_attributes.indexed_fields)
+                if in_update:
+                    steps[-1].attributes.extend(shaped)
+                else:
+                    closing.extend(shaped)
+            case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+                outcome = event.workflow_execution_update_completed_event_attributes.outcome
+                steps[-1].reply_bytes = _payload_bytes(outcome.success)
+                in_update = False
+            case HistoryEventType.EVENT_TYPE_TIMER_STARTED if steps:
+                timer = event.timer_started_event_attributes.start_to_fire_timeout
+                steps[-1].timer = timer.ToTimedelta()
+            case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                result = event.workflow_execution_completed_event_attributes.result
+                result_bytes = _payload_bytes(result)
+    shaped_input = ShapedInput(steps=steps, closing_attributes=closing, result_bytes=result_bytes)
+    ballast = "x" * max(0, input_bytes - len(shaped_input.model_dump_json()))
+    return TicketShape(
+        input=shaped_input.model_copy(update={"ballast": ballast}),
+        search_attributes=attributes,
+        reference=history_summary(history),
+    )
+
+
+SEARCH_ATTRIBUTE_KINDS: dict[bytes, Literal["keyword", "datetime", "bool"]] = {
+    b"Keyword": "keyword",
+    b"Datetime": "datetime",
+    b"Bool": "bool",
+}
+
+
+def _shaped_attributes(fields: Mapping[str, Payload]) -> list[ShapedAttribute]:
+    """An upsert's attributes as the shaped workflow repeats them.
+
+    The SDK's own (``TemporalChangeVersion``, from ``workflow.patched``) are left out: the
+    shaped workflow's patch makes its own.
+    """
+    shaped = []
+    for name, payload in fields.items():
+        if name.startswith("Temporal"):
+            continue
+        kind = SEARCH_ATTRIBUTE_KINDS[payload.metadata["type"]]
+        value = None
+        if payload.metadata.get("encoding") != b"binary/null":
+            decoded = json.loads(payload.data)
+            value = json.dumps(decoded) if kind == "bool" else decoded
+        shaped.append(ShapedAttribute(name=name, kind=kind, value=value))
+    return shaped
+
+
+async def run_shaped_lifecycle(
+    client: Client,
+    settings: Settings,
+    shape: TicketShape,
+    workflow_id: str,
+    result: Throughput | None = None,
+) -> WorkflowHandle[TicketShapedWorkflow, ShapedReply]:
+    """Started as the API starts a ticket (the same attributes, memo and summary), then
+    sent one update per step of the ticket."""
+    started = time.perf_counter()
+    handle = await client.start_workflow(
+        TicketShapedWorkflow.run,
+        shape.input,
+        id=workflow_id,
+        task_queue=noop_queue(settings),
+        static_summary=FIELDS.title,
+        memo={TITLE_MEMO: FIELDS.title},
+        search_attributes=shape.search_attributes,
+    )
+    if result is not None:
+        _timed(result, "create", started)
+    for step in shape.input.steps:
+        started = time.perf_counter()
+        await handle.execute_update(TicketShapedWorkflow.advance, Advance(step=step.name))
+        if result is not None:
+            _timed(result, step.name, started)
+    await handle.result()
+    return handle
+
+
+async def shaped_history(
+    client: Client, settings: Settings, shape: TicketShape, run: str
+) -> dict[str, Any]:
+    handle = await run_shaped_lifecycle(client, settings, shape, f"shaped-{run}-history")
+    return history_summary(await handle.fetch_history())
+
+
+def shaped_ceiling_for(shape: TicketShape) -> Phase:
+    """The ticket-shaped ceiling as a throughput phase, for ``shape``."""
+
+    async def shaped_ceiling(
+        client: Client, settings: Settings, count: int, concurrency: int, run: str
+    ) -> Throughput:
+        async def one(number: int, result: Throughput) -> None:
+            await run_shaped_lifecycle(client, settings, shape, f"shaped-{run}-{number}", result)
+
+        return await _closed_loop("ticket-shaped ceiling", count, concurrency, one)
+
+    return shaped_ceiling
 
 
 # ------------------------------------------------------------------ (2) Temporal client
@@ -327,7 +487,11 @@ async def history_of_standard_lifecycle(
     handle = await run_standard_lifecycle(
         client, settings, f"s{run}{profile.value}", profile, calendar_for(settings)
     )
-    history = await handle.fetch_history()
+    return history_summary(await handle.fetch_history())
+
+
+def history_summary(history: WorkflowHistory) -> dict[str, Any]:
+    """Events (by kind), bytes and activities of one workflow's history."""
     kinds = Counter(
         (event.WhichOneof("attributes") or "unknown").removesuffix("_event_attributes")
         for event in history.events

@@ -1,21 +1,24 @@
-"""``python -m bench.serve_worker``: the Tramita worker plus the no-op ceiling workflow.
+"""``python -m bench.serve_worker``: the Tramita worker plus the two ceiling workflows.
 
-The ticket worker is :func:`worker.build_worker`, exactly as in production; the no-op
-workflow gets a worker of its own on ``<task queue>-noop`` in the same process, so both
-compete for the same CPU the way the measurements compare them.
+The ticket worker is :func:`worker.build_worker`, exactly as in production; the no-op and
+ticket-shaped workflows get a worker of their own on ``<task queue>-noop`` in the same
+process, so all compete for the same CPU the way the measurements compare them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import os
 import signal
+from pathlib import Path
 
 import httpx
 from temporalio.worker import Worker
 
 from bench.noop import NoopWorkflow
+from bench.shaped import TicketShapedWorkflow, archive
 from config import Settings, connect, get_settings
 from observability import configure_logging, worker_runtime
 from worker import POLLERS, build_worker, precompile_workflows
@@ -29,13 +32,16 @@ def noop_queue(settings: Settings) -> str:
 
 async def serve(settings: Settings) -> None:
     precompile_workflows()
+    # The ceilings' modules are loaded afresh per workflow too: the same head start.
+    compileall.compile_dir(Path(__file__).parent, quiet=2)
     client = await connect(settings, runtime=worker_runtime(settings))
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http_client:
         tickets = build_worker(client, settings, http_client=http_client)
         noop = Worker(
             client,
             task_queue=noop_queue(settings),
-            workflows=[NoopWorkflow],
+            workflows=[NoopWorkflow, TicketShapedWorkflow],
+            activities=[archive],
             workflow_task_poller_behavior=POLLERS,
         )
         stop = asyncio.Event()

@@ -1,0 +1,135 @@
+"""The second ceiling: a workflow whose history is a ticket's, with none of Tramita's code.
+
+The plain ceiling (:mod:`bench.noop`) takes the four updates of a standard lifecycle and
+nothing else. A ticket's history holds more than that, because of what the product asks
+of Temporal: a search attribute upsert at every change of status (lists and the Web UI),
+a reminder timer armed and cancelled, the feedback-window timer, the patch marker with the
+SDK's ``TemporalChangeVersion`` upsert, and the archive as a local activity. This
+workflow does exactly those things, with payloads of the ticket's sizes, and no more:
+it decides nothing, validates nothing and computes no deadline. The bench derives its
+:class:`ShapedInput` from the history of a real ticket (:func:`bench.scenarios.ticket_shape`)
+and checks that the two histories have the same events, so what separates the ticket
+from this ceiling is Tramita's own work, and what separates this ceiling from the plain
+one is what Temporal charges for that history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+SHAPED_PATCH = "bench-shaped-archive"
+ARCHIVE_TIMEOUT = timedelta(seconds=30)
+
+
+class ShapedAttribute(BaseModel):
+    """One search attribute a ticket's upsert set (``value``, as text) or unset (None)."""
+
+    name: str
+    kind: Literal["keyword", "datetime", "bool"]
+    value: str | None = None
+
+    def update(self) -> SearchAttributeUpdate[Any]:
+        if self.kind == "keyword":
+            keyword = SearchAttributeKey.for_keyword(self.name)
+            return keyword.value_unset() if self.value is None else keyword.value_set(self.value)
+        if self.kind == "datetime":
+            moment = SearchAttributeKey.for_datetime(self.name)
+            if self.value is None:
+                return moment.value_unset()
+            return moment.value_set(datetime.fromisoformat(self.value))
+        flag = SearchAttributeKey.for_bool(self.name)
+        return flag.value_unset() if self.value is None else flag.value_set(self.value == "true")
+
+
+class ShapedStep(BaseModel):
+    """One update: what it upserts, the timer it leaves armed, its answer's size."""
+
+    name: str
+    attributes: list[ShapedAttribute] = []
+    timer: timedelta | None = None
+    reply_bytes: int
+
+
+class ShapedInput(BaseModel):
+    steps: list[ShapedStep]
+    closing_attributes: list[ShapedAttribute]
+    result_bytes: int
+    ballast: str = ""
+    """Makes the start event as large as a ticket's."""
+
+
+def _upsert(attributes: list[ShapedAttribute]) -> None:
+    if attributes:
+        workflow.upsert_search_attributes([attribute.update() for attribute in attributes])
+
+
+class Advance(BaseModel):
+    step: str
+
+
+class ShapedReply(BaseModel):
+    received: int
+    ballast: str
+
+
+def reply_of(received: int, size: int) -> ShapedReply:
+    """A reply whose JSON is ``size`` bytes (at least its empty form)."""
+    empty = len(ShapedReply(received=received, ballast="").model_dump_json())
+    return ShapedReply(received=received, ballast="x" * max(0, size - empty))
+
+
+@activity.defn(name="BenchShapedArchive")
+async def archive(view: ShapedReply) -> None:
+    """Stands for the ticket's archive write; does nothing."""
+
+
+@workflow.defn(name="BenchTicketShapedWorkflow")
+class TicketShapedWorkflow:
+    @workflow.init
+    def __init__(self, input: ShapedInput) -> None:
+        self._steps = input.steps
+        self._received = 0
+
+    @workflow.run
+    async def run(self, input: ShapedInput) -> ShapedReply:
+        while await self._next_update():
+            pass
+        _upsert(input.closing_attributes)
+        result = reply_of(self._received, input.result_bytes)
+        if workflow.patched(SHAPED_PATCH):
+            await workflow.execute_local_activity(
+                archive, result, start_to_close_timeout=ARCHIVE_TIMEOUT
+            )
+        return result
+
+    async def _next_update(self) -> bool:
+        """Waits for the next update; False when the timer the last one armed ran out."""
+        received = self._received
+        timer = self._steps[received - 1].timer if received else None
+        try:
+            await workflow.wait_condition(
+                lambda: self._received != received,
+                timeout=timer,
+                timeout_summary="deadline" if timer else None,
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    @workflow.update
+    def advance(self, message: Advance) -> ShapedReply:
+        self._received += 1
+        step = self._steps[self._received - 1]
+        _upsert(step.attributes)
+        workflow.set_current_details(step.name)
+        return reply_of(self._received, step.reply_bytes)
+
+    @advance.validator
+    def _validate_advance(self, message: Advance) -> None:
+        if self._received >= len(self._steps):
+            raise ValueError(f"no step left for {message.step}")
