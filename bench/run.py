@@ -197,8 +197,8 @@ async def throughput(
     shaped = await shaped_history(client, settings, shape, run)
     results["shaped_ceiling"]["history"] = shaped
     results["shaped_ceiling"]["ticket_history"] = shape.reference
-    results["shaped_ceiling"]["same_events_as_ticket"] = (
-        shaped["by_kind"] == shape.reference["by_kind"]
+    results["shaped_ceiling"]["same_events_as_ticket"] = decided_events(shaped) == decided_events(
+        shape.reference
     )
     rates = {name: total.per_second for name, total in totals.items()}
     results["ratios"] = {
@@ -207,6 +207,16 @@ async def throughput(
         "shaped_ceiling_to_ceiling": ratio(rates["shaped_ceiling"], rates["ceiling"]),
         "client_to_shaped_ceiling": ratio(rates["client_lifecycles"], rates["shaped_ceiling"]),
     }
+
+
+def decided_events(history: dict[str, Any]) -> dict[str, int]:
+    """A history's events by kind, less its workflow tasks.
+
+    How many workflow tasks a lifecycle takes depends on timing, not on the workflow: an
+    update that reaches the server before the first task is dispatched rides along in it.
+    """
+    by_kind: dict[str, int] = history["by_kind"]
+    return {kind: n for kind, n in by_kind.items() if not kind.startswith("workflow_task_")}
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -222,7 +232,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         same = results["shaped_ceiling"]["same_events_as_ticket"]
         rows.append(
             (
-                "shaped_ceiling history = a ticket's (events by kind)",
+                "shaped_ceiling history = a ticket's (events but workflow tasks)",
                 "yes" if same else "no",
                 "yes",
                 same,
