@@ -22,7 +22,16 @@ from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError
 
 from activities.calendar import build_calendar_snapshot
-from bench.noop import NoopInput, NoopWorkflow, Poke
+from bench.ceiling_models import (
+    Advance,
+    NoopInput,
+    Poke,
+    ShapedAttribute,
+    ShapedInput,
+    ShapedReply,
+    ShapedStep,
+)
+from bench.noop import NoopWorkflow
 from bench.profiles import (
     AGENT,
     FEEDBACK_WINDOW,
@@ -32,14 +41,7 @@ from bench.profiles import (
     standard_steps,
 )
 from bench.serve_worker import noop_queue
-from bench.shaped import (
-    Advance,
-    ShapedAttribute,
-    ShapedInput,
-    ShapedReply,
-    ShapedStep,
-    TicketShapedWorkflow,
-)
+from bench.shaped import TicketShapedWorkflow
 from bench.stack import CpuMeter, MailSink, Part, worker_metrics
 from config import Settings
 from workflows import lifecycle

@@ -13,74 +13,27 @@ from this ceiling is Tramita's own work, and what separates this ceiling from th
 one is what Temporal charges for that history.
 """
 
-from __future__ import annotations
+# No postponed annotations, as in workflows/ticket.py: the module loads once per workflow.
+from datetime import timedelta
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel
 from temporalio import activity, workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from bench.ceiling_models import (
+        Advance,
+        ShapedAttribute,
+        ShapedInput,
+        ShapedReply,
+        reply_of,
+    )
 
 SHAPED_PATCH = "bench-shaped-archive"
 ARCHIVE_TIMEOUT = timedelta(seconds=30)
 
 
-class ShapedAttribute(BaseModel):
-    """One search attribute a ticket's upsert set (``value``, as text) or unset (None)."""
-
-    name: str
-    kind: Literal["keyword", "datetime", "bool"]
-    value: str | None = None
-
-    def update(self) -> SearchAttributeUpdate[Any]:
-        if self.kind == "keyword":
-            keyword = SearchAttributeKey.for_keyword(self.name)
-            return keyword.value_unset() if self.value is None else keyword.value_set(self.value)
-        if self.kind == "datetime":
-            moment = SearchAttributeKey.for_datetime(self.name)
-            if self.value is None:
-                return moment.value_unset()
-            return moment.value_set(datetime.fromisoformat(self.value))
-        flag = SearchAttributeKey.for_bool(self.name)
-        return flag.value_unset() if self.value is None else flag.value_set(self.value == "true")
-
-
-class ShapedStep(BaseModel):
-    """One update: what it upserts, the timer it leaves armed, its answer's size."""
-
-    name: str
-    attributes: list[ShapedAttribute] = []
-    timer: timedelta | None = None
-    reply_bytes: int
-
-
-class ShapedInput(BaseModel):
-    steps: list[ShapedStep]
-    closing_attributes: list[ShapedAttribute]
-    result_bytes: int
-    ballast: str = ""
-    """Makes the start event as large as a ticket's."""
-
-
 def _upsert(attributes: list[ShapedAttribute]) -> None:
     if attributes:
         workflow.upsert_search_attributes([attribute.update() for attribute in attributes])
-
-
-class Advance(BaseModel):
-    step: str
-
-
-class ShapedReply(BaseModel):
-    received: int
-    ballast: str
-
-
-def reply_of(received: int, size: int) -> ShapedReply:
-    """A reply whose JSON is ``size`` bytes (at least its empty form)."""
-    empty = len(ShapedReply(received=received, ballast="").model_dump_json())
-    return ShapedReply(received=received, ballast="x" * max(0, size - empty))
 
 
 @activity.defn(name="BenchShapedArchive")
