@@ -162,10 +162,11 @@ async def throughput(
     results: dict[str, Any],
     cpu: CpuMeter,
 ) -> None:
-    """Ceiling, client and HTTP lifecycles, in alternating rounds.
+    """Both ceilings, client and HTTP lifecycles, in alternating rounds.
 
     The dev server's speed drifts during a run (its SQLite file grows); alternating the
-    three measurements round by round exposes them to the same drift.
+    four measurements round by round exposes them to the same drift. The ticket-shaped
+    ceiling is read from one real ticket first.
     """
     shape = await ticket_shape(client, settings, run)
     phases = (ceiling, shaped_ceiling_for(shape), client_lifecycles, http_lifecycles)
