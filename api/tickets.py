@@ -172,7 +172,7 @@ class TicketService:
 
     async def read(self, ticket_id: str) -> TicketView:
         """A closed ticket comes from the archive (it outlives retention); others are asked."""
-        archived = await asyncio.to_thread(self._archive.get, ticket_id)
+        archived = await self._archived(ticket_id)
         if archived is not None:
             return archived
         return await self._ask_view(ticket_id)
@@ -348,14 +348,22 @@ class TicketService:
                     raise
                 # An unknown ticket, a closed one, or a run that just continued as new
                 # (the update never reached it: the next run takes it).
-                status = await self._run_status(ticket_id)
+                archived = await self._archived(ticket_id)
+                status = (
+                    WorkflowExecutionStatus.COMPLETED
+                    if archived is not None
+                    else await self._described_status(ticket_id)
+                )
                 if status is None:
                     raise not_found(ticket_id) from None
                 if status in HANDOVER_STATUSES and not last:
                     continue
                 if status in HANDOVER_STATUSES:
                     raise unavailable("the ticket is changing runs; retry the command") from None
-                if command.requester_only and not await self._archived_for(ticket_id, command):
+                if command.requester_only and not (
+                    archived is not None
+                    and lifecycle.is_requester(archived.requester, command.actor)
+                ):
                     raise not_found(ticket_id) from None
                 raise closed(ticket_id) from None
             except WorkflowUpdateFailedError as failure:
@@ -364,14 +372,16 @@ class TicketService:
                 raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _archived_for(self, ticket_id: str, command: Command) -> bool:
-        """Whether a closed ticket's archived view names the command's actor as requester."""
-        archived = await asyncio.to_thread(self._archive.get, ticket_id)
-        return archived is not None and lifecycle.is_requester(archived.requester, command.actor)
+    async def _archived(self, ticket_id: str) -> TicketView | None:
+        return await asyncio.to_thread(self._archive.get, ticket_id)
 
     async def _run_status(self, ticket_id: str) -> WorkflowExecutionStatus | None:
-        if await asyncio.to_thread(self._archive.get, ticket_id) is not None:
+        """COMPLETED for an archived ticket, else what Temporal says; None if unknown."""
+        if await self._archived(ticket_id) is not None:
             return WorkflowExecutionStatus.COMPLETED
+        return await self._described_status(ticket_id)
+
+    async def _described_status(self, ticket_id: str) -> WorkflowExecutionStatus | None:
         try:
             described = await self.handle(ticket_id).describe(rpc_timeout=self._rpc_timeout)
         except RPCError as error:
