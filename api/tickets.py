@@ -248,6 +248,7 @@ class TicketService:
                 policy=self._policies(profile),
                 calendar=self.calendar(),
                 deliver_webhooks=bool(self._settings.webhook_urls),
+                archive_locally=True,
                 fields=fields,
                 submit=body.submit,
                 actor=actor,
@@ -563,6 +564,7 @@ class TicketService:
                 policy=self._policies(self._settings.default_profile),
                 calendar=self.calendar(),
                 deliver_webhooks=bool(self._settings.webhook_urls),
+                archive_locally=True,
                 fields=TicketFields(
                     title=title[:200],
                     description=email.text or "(empty message)",

@@ -61,6 +61,9 @@ class ShapedInput(BaseModel):
     steps: list[ShapedStep]
     closing_attributes: list[ShapedAttribute]
     result_bytes: int
+    patched: bool = False
+    """The ticket's history holds a patch marker: the shaped workflow then asks a patch too
+    (a marker and the SDK's ``TemporalChangeVersion`` upsert)."""
     ballast: str = ""
     """Makes the start event as large as a ticket's."""
 

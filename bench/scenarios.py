@@ -226,7 +226,7 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
     names = [step.name for step in standard_steps(ProfileName.SUPPORT)]
     steps: list[ShapedStep] = []
     closing: list[ShapedAttribute] = []
-    in_update = False
+    in_update = patched = False
     input_bytes = result_bytes = 0
     attributes = TypedSearchAttributes.empty
     for event in history.events:
@@ -252,10 +252,14 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
             case HistoryEventType.EVENT_TYPE_TIMER_STARTED if steps:
                 timer = event.timer_started_event_attributes.start_to_fire_timeout
                 steps[-1].timer = timer.ToTimedelta()
+            case HistoryEventType.EVENT_TYPE_MARKER_RECORDED:
+                patched |= event.marker_recorded_event_attributes.marker_name == PATCH_MARKER
             case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
                 result = event.workflow_execution_completed_event_attributes.result
                 result_bytes = _payload_bytes(result)
-    shaped_input = ShapedInput(steps=steps, closing_attributes=closing, result_bytes=result_bytes)
+    shaped_input = ShapedInput(
+        steps=steps, closing_attributes=closing, result_bytes=result_bytes, patched=patched
+    )
     ballast = "x" * max(0, input_bytes - len(shaped_input.model_dump_json()))
     return TicketShape(
         input=shaped_input.model_copy(update={"ballast": ballast}),
@@ -264,6 +268,8 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
     )
 
 
+# The marker the SDK records for ``workflow.patched``.
+PATCH_MARKER = "core_patch"
 SEARCH_ATTRIBUTE_KINDS: dict[bytes, Literal["keyword", "datetime", "bool"]] = {
     b"Keyword": "keyword",
     b"Datetime": "datetime",
@@ -275,7 +281,7 @@ def _shaped_attributes(fields: Mapping[str, Payload]) -> list[ShapedAttribute]:
     """An upsert's attributes as the shaped workflow repeats them.
 
     The SDK's own (``TemporalChangeVersion``, from ``workflow.patched``) are left out: the
-    shaped workflow's patch makes its own.
+    shaped workflow's patch, if the ticket had one, makes its own.
     """
     shaped = []
     for name, payload in fields.items():
@@ -356,6 +362,7 @@ def standard_input(
         submit=True,
         actor=AGENT,
         deliver_webhooks=bool(settings.webhook_urls),
+        archive_locally=True,
     )
 
 
@@ -552,6 +559,7 @@ def waiting_ticket(
         calendar=calendar,
         state=state,
         deliver_webhooks=bool(settings.webhook_urls),
+        archive_locally=True,
     )
 
 

@@ -3,8 +3,10 @@
 The plain ceiling (:mod:`bench.noop`) takes the four updates of a standard lifecycle and
 nothing else. A ticket's history holds more than that, because of what the product asks
 of Temporal: a search attribute upsert at every change of status (lists and the Web UI),
-a reminder timer armed and cancelled, the feedback-window timer, the patch marker with the
-SDK's ``TemporalChangeVersion`` upsert, and the archive as a local activity. This
+a reminder timer armed and cancelled, the feedback-window timer, and the archive as a
+local activity (with a patch marker and the SDK's ``TemporalChangeVersion`` upsert
+before it, if the ticket's history has them: tickets opened before
+``TicketInput.archive_locally`` do). This
 workflow does exactly those things, with payloads of the ticket's sizes, and no more:
 it decides nothing, validates nothing and computes no deadline. The bench derives its
 :class:`ShapedInput` from the history of a real ticket (:func:`bench.scenarios.ticket_shape`)
@@ -54,7 +56,8 @@ class TicketShapedWorkflow:
             pass
         _upsert(input.closing_attributes)
         result = reply_of(self._received, input.result_bytes)
-        if workflow.patched(SHAPED_PATCH):
+        # A patch check is asked only if the ticket asked one: it records a marker.
+        if not input.patched or workflow.patched(SHAPED_PATCH):
             await workflow.execute_local_activity(
                 archive, result, start_to_close_timeout=ARCHIVE_TIMEOUT
             )

@@ -142,6 +142,7 @@ class Stack:
                 fields=FIELDS,
                 submit=True,
                 actor="ana",
+                archive_locally=True,
             ),
             id=workflow_id_for(ticket_id),
             task_queue=QUEUE,

@@ -14,8 +14,8 @@ from temporalio.worker import Replayer
 from workflows.ticket import TicketWorkflow
 
 ROOT = Path(__file__).parent / "histories"
-# The current recordings, plus those kept from before each patched change (in
-# ``before_<patch id>/``), so the old branch of every patch still replays.
+# The current recordings, plus those kept from before each patched or input-decided
+# change (in ``before_<patch id or field>/``), so every old branch still replays.
 HISTORIES = sorted(ROOT.rglob("*.json"))
 
 

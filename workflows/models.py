@@ -622,6 +622,13 @@ class TicketInput(BaseModel):
     """False when no webhook receiver was configured where the ticket was opened: its
     status changes then schedule no webhook activity at all (three history events each).
     Fixed for the ticket's life and handed to its children and next runs."""
+    archive_locally: bool = False
+    """True in every input this version writes (the API's, a child's, a continue-as-new's):
+    the closed ticket is archived by a local activity and no patch marker is recorded.
+    False only in inputs written before this field, whose tickets may have started before
+    the local archive existed: they ask ``workflow.patched("archive-as-local-activity")``,
+    which costs a marker and a ``TemporalChangeVersion`` upsert (README, "Changing
+    workflow code")."""
 
 
 class EmailInput(BaseModel):

@@ -134,6 +134,7 @@ class TicketWorkflow:
         self._policy = input.policy
         self._calendar = input.calendar
         self._deliver_webhooks = input.deliver_webhooks
+        self._archive_locally = input.archive_locally
         self._outbox: deque[Effect] = deque(input.pending_effects)
         # Started with its attributes (by the API, or inherited by a continue-as-new), the
         # ticket upserts only what changes from them.
@@ -187,7 +188,9 @@ class TicketWorkflow:
         )
         view = self._view()
         # The final view outlives Temporal's retention; the workflow completes only after.
-        if workflow.patched(ARCHIVE_LOCALLY):
+        # Asked only of inputs older than ``archive_locally``: a patch check records a
+        # marker and an upsert in every new history, even once its old branch is gone.
+        if self._archive_locally or workflow.patched(ARCHIVE_LOCALLY):
             # A quick database write: as a local activity it costs one history event and
             # no extra workflow task, instead of six events.
             await workflow.execute_local_activity_method(
@@ -669,6 +672,7 @@ class TicketWorkflow:
             actor=self._state.assignee.id if self._state.assignee else "system",
             parent=self._state.id,
             deliver_webhooks=self._deliver_webhooks,
+            archive_locally=True,
         )
         try:
             await workflow.start_child_workflow(
@@ -707,6 +711,7 @@ class TicketWorkflow:
                 state=self._state,
                 pending_effects=tuple(self._outbox),
                 deliver_webhooks=self._deliver_webhooks,
+                archive_locally=True,
             )
         )
 

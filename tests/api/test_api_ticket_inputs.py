@@ -75,3 +75,14 @@ async def test_new_tickets_take_their_rules_from_the_policy_source(
         ticket = await opened_input(time_env, api)
 
     assert ticket.policy == quick
+
+
+async def test_new_tickets_skip_the_archive_patch_check(
+    time_env: WorkflowEnvironment, api_settings: Settings, time_worker: Worker
+) -> None:
+    # Without the field the ticket would ask workflow.patched at its close: a marker and a
+    # TemporalChangeVersion upsert in every history (test_ticket_workflow shows both forms).
+    async with serving(time_env, api_settings) as api:
+        ticket = await opened_input(time_env, api)
+
+    assert ticket.archive_locally is True

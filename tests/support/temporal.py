@@ -96,10 +96,12 @@ async def start_ticket(
     ticket_id: str | None = None,
     deliver_webhooks: bool = True,
     listed: bool = False,
+    archive_locally: bool = True,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
     """Starts a ticket's workflow; ``listed``: with its search attributes, as the API does.
 
     Unlisted, the workflow publishes them in its first task, as a child ticket does.
+    ``archive_locally`` False writes the input of a ticket opened before that field.
     """
     ticket_id = ticket_id or fresh_id()
     ticket = TicketInput(
@@ -110,6 +112,7 @@ async def start_ticket(
         submit=submit,
         actor="ana",
         deliver_webhooks=deliver_webhooks,
+        archive_locally=archive_locally,
     )
     attributes = TypedSearchAttributes.empty
     if listed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.archive import ArchiveStore
+from config import Settings
 from tests.conftest import TEST_TASK_QUEUE
 from tests.support.temporal import (
     FIELDS,
@@ -25,6 +28,8 @@ from workflows.models import (
     NoteCommand,
     ProfileName,
     ReopenCommand,
+    ResolutionMethod,
+    ResolveCommand,
     StartCommand,
     Status,
     SubmitCommand,
@@ -173,3 +178,46 @@ async def test_ticket_started_listed_upserts_only_what_changes(
     assert await search_attributes(time_env.client, listed.id) == await search_attributes(
         time_env.client, unlisted.id
     )
+
+
+@pytest.mark.parametrize("archive_locally", [True, False], ids=["current", "older_input"])
+async def test_closed_ticket_is_archived_and_only_older_inputs_ask_the_patch(
+    time_env: WorkflowEnvironment, worker_settings: Settings, archive_locally: bool
+) -> None:
+    handle = await start_ticket(
+        time_env.client,
+        TEST_TASK_QUEUE,
+        profile=ProfileName.ENATE,
+        archive_locally=archive_locally,
+    )
+    # Enate closes spam at once: the ticket completes without waiting for any timer.
+    await handle.execute_update(
+        TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
+    )
+    closed = await handle.result()
+
+    archived = await asyncio.to_thread(
+        ArchiveStore.from_url(worker_settings.archive_url).get, closed.id
+    )
+    assert archived == closed
+    history = [event async for event in handle.fetch_history_events()]
+    markers = [
+        event.marker_recorded_event_attributes.marker_name
+        for event in history
+        if event.event_type == HistoryEventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    patch_version_upserts = [
+        event
+        for event in history
+        if event.event_type == HistoryEventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "TemporalChangeVersion"
+        in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+    # The archive write is a local activity either way; a ticket whose input predates
+    # ``archive_locally`` may have started before it existed, so it asks the patch.
+    if archive_locally:
+        assert markers == ["core_local_activity"]
+        assert patch_version_upserts == []
+    else:
+        assert markers == ["core_patch", "core_local_activity"]
+        assert len(patch_version_upserts) == 1
