@@ -454,17 +454,26 @@ async def http_lifecycles(
             result: Throughput,
         ) -> None:
             # As a careful client does: an Idempotency-Key, and a retry when the API
-            # answers 503 (Temporal slower than its deadline); the key applies it once.
+            # answers 503 (Temporal slower than its deadline) or a pooled connection
+            # fails as it is reused (uvicorn closes keep-alive connections idle for 5 s,
+            # and may do so just as the request goes out); the key applies it once.
             keyed = headers | {"Idempotency-Key": secrets.token_hex(8)}
             started = time.perf_counter()
-            for _ in range(HTTP_ATTEMPTS):
-                response = await http.post(path, json=json, headers=keyed)
-                if response.status_code != 503:
-                    break
+            response: httpx.Response | None = None
+            for attempt in range(1, HTTP_ATTEMPTS + 1):
+                try:
+                    response = await http.post(path, json=json, headers=keyed)
+                except httpx.TransportError:
+                    if attempt == HTTP_ATTEMPTS:
+                        raise
+                else:
+                    if response.status_code != 503:
+                        break
                 result.retries[step] = result.retries.get(step, 0) + 1
             _timed(result, step, started)
-            if response.status_code != expected:
-                raise RuntimeError(f"{step}: {response.status_code} {response.text}")
+            if response is None or response.status_code != expected:
+                answer = f"{response.status_code} {response.text}" if response else "no answer"
+                raise RuntimeError(f"{step}: {answer}")
 
         async def one(number: int, result: Throughput) -> None:
             ticket_id = f"h{run}{number}"

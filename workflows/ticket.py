@@ -188,8 +188,8 @@ class TicketWorkflow:
         )
         view = self._view()
         # The final view outlives Temporal's retention; the workflow completes only after.
-        # Asked only of inputs older than ``archive_locally``: a patch check records a
-        # marker and an upsert in every new history, even once its old branch is gone.
+        # Asked only of inputs older than ``archive_locally``: in a new ticket the patch
+        # check would record a marker and an upsert for as long as it stays in the code.
         if self._archive_locally or workflow.patched(ARCHIVE_LOCALLY):
             # A quick database write: as a local activity it costs one history event and
             # no extra workflow task, instead of six events.
