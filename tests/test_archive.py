@@ -6,6 +6,8 @@ workflow the way retention does: DeleteWorkflowExecution (history and visibility
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,23 @@ def test_store_is_idempotent_keeps_follow_ups_and_pages(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="only closed tickets"):
         store.put(closed_view("C1", status=Status.RESOLVED))
+
+
+def test_archiving_goes_on_while_a_list_is_being_read(tmp_path: Path) -> None:
+    store = ArchiveStore.from_url(f"sqlite:///{tmp_path}/archive.db")
+    store.put(closed_view("R1"))
+    # The API paging through closed tickets, in the middle of its read transaction.
+    reader = sqlite3.connect(tmp_path / "archive.db", isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM archived_tickets").fetchone() == (1,)
+        started = time.monotonic()
+        store.put(closed_view("R2"))  # a closing ticket's archive write
+        assert time.monotonic() - started < 1.0
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+    assert store.get("R2") is not None
 
 
 async def forget(env: WorkflowEnvironment, ticket_id: str) -> None:
