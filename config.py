@@ -90,6 +90,11 @@ class Settings(BaseSettings):
 
     api_rpc_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long the API waits for Temporal (and a worker) before answering 503."""
+    api_keep_alive_seconds: int = Field(default=75, gt=0)
+    """How long the API keeps an idle client connection open. Longer than a load
+    balancer's idle timeout (60 s on AWS ALB), so the balancer closes first: a server that
+    closes a connection the balancer is just reusing answers that request with a 502.
+    uvicorn's own default is 5 s."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     @field_validator("api_keys", mode="before")

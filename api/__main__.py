@@ -27,6 +27,7 @@ def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
             log_config=None,
             proxy_headers=True,
             timeout_graceful_shutdown=20,
+            timeout_keep_alive=settings.api_keep_alive_seconds,
         )
     )
     server.run()

@@ -111,3 +111,37 @@ async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvi
     assert any("Application shutdown complete" in m for m in messages), output
     assert not any("color_message" in entry for entry in entries)
     assert len(entries) == len(output.splitlines()), "every line is JSON"
+
+
+async def test_api_keeps_an_idle_connection_open_past_uvicorns_five_seconds(
+    time_env: WorkflowEnvironment,
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRAMITA_TEMPORAL_ADDRESS": time_env.client.service_client.config.target_host,
+        "TRAMITA_API_PORT": str(port),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+    )
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    try:
+        await wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=20)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for pause in (0.0, 6.0):  # a client, or a balancer, idle between two requests
+                await asyncio.sleep(pause)
+                writer.write(request)
+                await writer.drain()
+                async with asyncio.timeout(10):
+                    status = await reader.readline()
+                    headers = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+                    length = int(headers.split("content-length:")[1].split("\r\n")[0])
+                    await reader.readexactly(length)
+                assert status.startswith(b"HTTP/1.1 200"), status
+        finally:
+            writer.close()
+    finally:
+        process.terminate()
+        await process.wait()
