@@ -455,8 +455,8 @@ async def http_lifecycles(
         ) -> None:
             # As a careful client does: an Idempotency-Key, and a retry when the API
             # answers 503 (Temporal slower than its deadline) or a pooled connection
-            # fails as it is reused (uvicorn closes keep-alive connections idle for 5 s,
-            # and may do so just as the request goes out); the key applies it once.
+            # fails as it is reused (the server may close an idle one just as the
+            # request goes out); the key applies it once.
             keyed = headers | {"Idempotency-Key": secrets.token_hex(8)}
             started = time.perf_counter()
             response: httpx.Response | None = None
