@@ -8,6 +8,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -82,28 +84,39 @@ async def test_worker_serves_temporal_metrics_for_prometheus(
     assert worker_runtime(Settings()) is None  # off unless configured
 
 
-async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvironment) -> None:
+@asynccontextmanager
+async def api_process(
+    env: WorkflowEnvironment, stderr: int, settings: Mapping[str, str] = {}
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """``python -m api`` against ``env``, once it answers; killed if still running after."""
     port = free_port()
-    env = {
+    environment = {
         **os.environ,
-        "TRAMITA_TEMPORAL_ADDRESS": time_env.client.service_client.config.target_host,
+        "TRAMITA_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "TRAMITA_API_PORT": str(port),
-        "TRAMITA_LOG_FORMAT": "json",
+        **settings,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "api", cwd=ROOT, env=environment, stderr=stderr
     )
     try:
         await wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=20)
+        yield process, port
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvironment) -> None:
+    json_logs = {"TRAMITA_LOG_FORMAT": "json"}
+    async with api_process(time_env, asyncio.subprocess.PIPE, json_logs) as (process, _):
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert process.stderr is not None
             output = (await process.stderr.read()).decode()
             # uvicorn shuts down, then re-raises the signal: the conventional exit status.
             assert await process.wait() in (0, -signal.SIGTERM), output
-    finally:
-        if process.returncode is None:
-            process.kill()
     entries = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     messages = [entry["message"] for entry in entries]
     assert any("connected to Temporal" in m for m in messages), output
@@ -116,18 +129,8 @@ async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvi
 async def test_api_keeps_an_idle_connection_open_past_uvicorns_five_seconds(
     time_env: WorkflowEnvironment,
 ) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TRAMITA_TEMPORAL_ADDRESS": time_env.client.service_client.config.target_host,
-        "TRAMITA_API_PORT": str(port),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api", cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
-    )
-    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    try:
-        await wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=20)
+    async with api_process(time_env, asyncio.subprocess.DEVNULL) as (_, port):
+        request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for pause in (0.0, 6.0):  # a client, or a balancer, idle between two requests
@@ -142,6 +145,3 @@ async def test_api_keeps_an_idle_connection_open_past_uvicorns_five_seconds(
                 assert status.startswith(b"HTTP/1.1 200"), status
         finally:
             writer.close()
-    finally:
-        process.terminate()
-        await process.wait()
