@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,22 +15,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.errors import ApiError
-from api.tickets import TicketService
+from api.principal import STAFF, Principal
+from api.service import TicketService
 from config import Role, Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from TRAMITA_API_KEYS")
-
-STAFF: tuple[Role, ...] = ("agent", "supervisor", "robot")
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    role: Role
-
-    @property
-    def is_requester(self) -> bool:
-        return self.role == "requester"
 
 
 async def get_settings(request: Request) -> Settings:

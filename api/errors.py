@@ -1,11 +1,14 @@
 """The one place where failures become HTTP answers. Never a stack trace in a response.
 
 * 404 ``not_found``: unknown ticket (or another requester's ticket).
-* 409 ``invalid_transition``: the workflow's validator refused the command; ``status``
-  is the ticket's current status. Commands to a closed ticket answer this too.
-* 422 ``missing_fields`` / ``invalid_command`` / ``validation_error``: bad input.
-* 413 ``payload_too_large``, 401 ``unauthorized``, 403 ``forbidden``.
-* 503 ``unavailable``: Temporal or the worker did not answer in time.
+* 409 ``invalid_transition``: the core refused the command in the ticket's status;
+  ``status`` is the ticket's current status. Commands to a closed ticket answer this too.
+* 422 ``missing_fields`` / ``invalid_command`` / ``validation_error`` /
+  ``idempotency_key_reused``: bad input.
+* 403 ``forbidden``: the caller's role (or, for a requester, the rules) forbid it.
+* 413 ``payload_too_large``, 401 ``unauthorized``, 429 ``rate_limited``.
+* 503 ``unavailable``: Temporal or the worker did not do it; ``retryable`` says whether
+  sending the same request again (same ``Idempotency-Key``) can help.
 """
 
 from __future__ import annotations
@@ -18,87 +21,59 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import (
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
-from workflows.models import Status
+from api.failures import InvalidRequest, TicketNotFound, TooManyRequests, Unavailable
+from api.gateway import unavailable_from
+from workflows.transaction import CommandRejected
 
 logger = logging.getLogger("tramita.api")
 
-UNAVAILABLE_CODES = frozenset(
-    {
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-    }
-)
+REJECTION_STATUS = {
+    "invalid_transition": 409,
+    "missing_fields": 422,
+    "invalid_command": 422,
+    "not_found": 404,
+    "forbidden": 403,
+}
 
 
 class ApiError(Exception):
+    """An HTTP-level refusal (authentication, roles, limits) raised by the API's edges."""
+
     def __init__(
         self,
         status_code: int,
         error: str,
         detail: object,
         *,
-        status: Status | None = None,
-        missing: list[str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{error}: {detail}")
         self.status_code = status_code
         self.body: dict[str, Any] = {"error": error, "detail": detail}
-        if status is not None:
-            self.body["status"] = status.value
-        if missing is not None:
-            self.body["missing"] = missing
         self.headers = headers
 
 
-def not_found(ticket_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"ticket {ticket_id} not found")
+def rejection_body(rejected: CommandRejected) -> tuple[int, dict[str, Any]]:
+    status_code = REJECTION_STATUS[rejected.code]
+    if rejected.code == "not_found":
+        return status_code, {"error": "not_found", "detail": rejected.reason}
+    body: dict[str, Any] = {
+        "error": rejected.code,
+        "detail": rejected.reason,
+        "status": rejected.status.value,
+    }
+    if rejected.code == "missing_fields":
+        body["missing"] = list(rejected.missing)
+    return status_code, body
 
 
-def closed(ticket_id: str) -> ApiError:
-    return ApiError(
-        409,
-        "invalid_transition",
-        f"ticket {ticket_id} is closed: closed tickets accept no command (open a follow-up)",
-        status=Status.CLOSED,
-    )
-
-
-def unavailable(detail: str) -> ApiError:
-    return ApiError(503, "unavailable", detail, headers={"Retry-After": "5"})
-
-
-def from_update_failure(failure: WorkflowUpdateFailedError) -> ApiError:
-    cause = failure.cause
-    if isinstance(cause, ApplicationError):
-        info = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        status = Status(info["status"]) if info.get("status") else None
-        if cause.type == "invalid_transition":
-            return ApiError(409, "invalid_transition", cause.message, status=status)
-        if cause.type == "missing_fields":
-            return ApiError(
-                422,
-                "missing_fields",
-                cause.message,
-                status=status,
-                missing=list(info.get("missing", [])),
-            )
-        if cause.type == "invalid_command":
-            return ApiError(422, "invalid_command", cause.message, status=status)
-        if cause.type == "not_found":  # a requester's command to someone else's ticket
-            return ApiError(404, "not_found", cause.message)
-    logger.error("update failed unexpectedly", extra={"cause": repr(cause)})
-    return unavailable("the ticket could not process the command; try again")
+def unavailable_body(error: Unavailable) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = {"Retry-After": str(error.retry_after)} if error.retryable else {}
+    body = {"error": "unavailable", "detail": error.detail, "retryable": error.retryable}
+    return 503, body, headers
 
 
 def _json(
@@ -111,6 +86,30 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _json(exc.status_code, exc.body, exc.headers)
+
+    @app.exception_handler(TicketNotFound)
+    async def ticket_not_found(request: Request, exc: TicketNotFound) -> JSONResponse:
+        return _json(404, {"error": "not_found", "detail": str(exc)})
+
+    @app.exception_handler(CommandRejected)
+    async def rejected(request: Request, exc: CommandRejected) -> JSONResponse:
+        return _json(*rejection_body(exc))
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return _json(*unavailable_body(exc))
+
+    @app.exception_handler(InvalidRequest)
+    async def invalid(request: Request, exc: InvalidRequest) -> JSONResponse:
+        return _json(422, {"error": exc.code, "detail": exc.detail})
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
+        return _json(
+            429,
+            {"error": "rate_limited", "detail": exc.detail},
+            {"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -130,36 +129,17 @@ def install_error_handlers(app: FastAPI) -> None:
         body = {"error": names.get(exc.status_code, "http_error"), "detail": exc.detail}
         return _json(exc.status_code, body, dict(exc.headers) if exc.headers else None)
 
-    @app.exception_handler(WorkflowUpdateFailedError)
-    async def update_failed(request: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        error = from_update_failure(exc)
-        return _json(error.status_code, error.body, error.headers)
-
+    # Temporal failures that reach a route without passing the gateway (a health probe,
+    # a list): the same 503 the gateway gives.
     @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
     async def update_timeout(
         request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError
     ) -> JSONResponse:
-        error = unavailable("no worker answered in time; the command was not confirmed, retry it")
-        return _json(error.status_code, error.body, error.headers)
-
-    @app.exception_handler(WorkflowQueryFailedError)
-    async def query_failed(request: Request, exc: WorkflowQueryFailedError) -> JSONResponse:
-        logger.error("query failed", extra={"error": str(exc)})
-        error = unavailable("the ticket could not be read right now")
-        return _json(error.status_code, error.body, error.headers)
+        return _json(*unavailable_body(Unavailable("no worker answered in time; try again")))
 
     @app.exception_handler(RPCError)
     async def rpc_error(request: Request, exc: RPCError) -> JSONResponse:
-        if exc.status in UNAVAILABLE_CODES:
-            error = unavailable("Temporal did not answer in time")
-        elif exc.status is RPCStatusCode.NOT_FOUND:
-            error = ApiError(404, "not_found", "ticket not found")
-        else:
-            logger.error(
-                "temporal rpc failed", extra={"status": exc.status.name, "error": exc.message}
-            )
-            error = unavailable("Temporal refused the request")
-        return _json(error.status_code, error.body, error.headers)
+        return _json(*unavailable_body(unavailable_from(exc, "Temporal did not do it")))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

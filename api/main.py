@@ -21,8 +21,8 @@ from temporalio.client import Client
 from activities.archive import ArchiveStore
 from api.errors import ApiError, install_error_handlers
 from api.metrics import RequestMetrics
-from api.routes import health, inbound, releases, tickets
-from api.tickets import TicketService
+from api.routes import commands, health, inbound, releases, tickets
+from api.service import TicketService
 from config import Settings, connect, get_settings
 from workflows.policy import PolicySource, policy_for
 
@@ -139,7 +139,13 @@ def create_app(
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
-    for router in (tickets.router, releases.router, inbound.router, health.router):
+    for router in (
+        tickets.router,
+        commands.router,
+        releases.router,
+        inbound.router,
+        health.router,
+    ):
         app.include_router(router)
     return app
 

@@ -1,28 +1,33 @@
-"""HTTP request and response bodies (DESIGN section 6). Unknown fields are rejected."""
+"""HTTP bodies that are not commands (DESIGN section 6). Unknown fields are rejected.
+
+A command's body is its argument model from ``workflows.commands`` (see
+``api.routes.commands``); a ticket to open is ``workflows.models.NewTicket``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.config import JsonDict
 
 from workflows.models import (
-    ActorName,
-    AssigneeKind,
-    AwareDatetime,
+    CustomerView,
     LongText,
-    Nature,
     Priority,
     ProfileName,
-    Qualification,
-    ResolutionMethod,
     ShortText,
     Status,
-    TicketId,
+    TicketView,
     WaitReason,
 )
+
+# What a caller reads of a ticket: the whole view (staff) or the customer view.
+Reading = Annotated[TicketView | CustomerView, Field(discriminator="audience")]
+
+# Header values and filter values: one line, no control characters.
+NoControl = r"^[^\x00-\x1f\x7f]+$"
 
 
 class Body(BaseModel):
@@ -33,157 +38,6 @@ def _examples(*examples: JsonDict) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
 
 
-class TicketFieldsBody(Body):
-    title: ShortText | None = None
-    description: LongText | None = None
-    category: ShortText | None = None
-    priority: Priority | None = None
-    nature: Nature | None = None
-    requester: EmailStr | None = None
-    primary_contact: EmailStr | None = None
-
-
-class CreateTicketBody(TicketFieldsBody):
-    model_config = _examples(
-        {
-            "profile": "support",
-            "title": "Erro ao emitir nota fiscal",
-            "description": "Ao emitir a NF-e o sistema mostra o erro 500.",
-            "category": "fiscal",
-            "priority": "high",
-            "nature": "incident",
-            "requester": "cliente@empresa.com.br",
-            "primary_contact": "cliente@empresa.com.br",
-        }
-    )
-
-    id: TicketId | None = Field(
-        default=None, description="Client-chosen id; creating it twice is a no-op."
-    )
-    profile: ProfileName | None = Field(
-        default=None, description="Defaults to TRAMITA_DEFAULT_PROFILE."
-    )
-    submit: bool = Field(default=True, description="Submit at once (needs every required field).")
-
-
-class EditBody(TicketFieldsBody):
-    model_config = _examples({"title": "NF-e rejeitada com erro 500", "priority": "urgent"})
-
-    contacts: list[EmailStr] | None = Field(default=None, max_length=50)
-
-
-class EmptyBody(Body):
-    pass
-
-
-class AssignBody(Body):
-    model_config = _examples({"assignee": "ana", "kind": "human"})
-
-    assignee: ActorName
-    kind: AssigneeKind = AssigneeKind.HUMAN
-
-
-class UnassignBody(Body):
-    model_config = _examples({"to": "bruno"}, {"to": None})
-
-    to: ActorName | None = Field(
-        default=None, description="Another resource, or null for the queue."
-    )
-
-
-class RobotRejectBody(Body):
-    model_config = _examples({"reason": "Attachment could not be read"})
-
-    reason: LongText
-
-
-class WaitBody(Body):
-    model_config = _examples(
-        {"reason": "customer"},
-        {"reason": "customer", "days": 5, "close_if_no_response": True},
-        {"reason": "follow_up", "until": "2026-12-01T09:00:00-03:00"},
-        {"reason": "release", "version": "8.4.2"},
-    )
-
-    reason: WaitReason
-    days: int | None = Field(default=None, ge=1, le=365)
-    close_if_no_response: bool = False
-    until: AwareDatetime | None = None
-    version: ShortText | None = None
-    area: ShortText | None = None
-    case_ref: ShortText | None = None
-
-
-class NoteBody(Body):
-    model_config = _examples(
-        {"body": "Checked the logs: certificate expired.", "resolution": False}
-    )
-
-    body: LongText
-    resolution: bool = False
-
-
-class EmailBody(Body):
-    model_config = _examples(
-        {"body": "Poderia enviar o XML da nota?", "subject": "Informações adicionais"},
-        {
-            "body": "Certificado renovado, pode testar.",
-            "resolve": True,
-            "method": "customer_response",
-        },
-    )
-
-    body: LongText
-    subject: ShortText | None = None
-    to: list[EmailStr] | None = Field(default=None, min_length=1, max_length=20)
-    resolve: bool = False
-    method: ResolutionMethod | None = None
-
-
-class ReplyBody(Body):
-    model_config = _examples({"body": "Segue o XML em anexo."})
-
-    body: LongText
-
-
-class ResolveBody(Body):
-    model_config = _examples({"method": "customer_response", "note": "Certificate renewed."})
-
-    method: ResolutionMethod
-    note: LongText | None = None
-
-
-class CaseCompleteBody(Body):
-    model_config = _examples({"note": "Case CASE-17 closed by the legal team."})
-
-    note: LongText | None = None
-
-
-class QualificationBody(Body):
-    model_config = _examples({"qualification": "product_defect"})
-
-    qualification: Qualification
-
-
-class SurveyBody(Body):
-    model_config = _examples({"score": 5, "comment": "Rápido e claro."})
-
-    score: int = Field(ge=1, le=5)
-    comment: str | None = Field(default=None, max_length=5_000)
-
-
-class MergeBody(Body):
-    model_config = _examples({"into": "8f3a2c1d9e0b"})
-
-    into: TicketId
-
-
-class SplitBody(Body):
-    model_config = _examples({"children": [{"title": "Payroll part"}, {"title": "Benefits part"}]})
-
-    children: list[CreateTicketBody] = Field(min_length=1, max_length=50)
-
-
 class FollowUpBody(Body):
     model_config = _examples(
         {"title": "Erro voltou após atualização", "description": "O erro 500 voltou."}
@@ -191,6 +45,9 @@ class FollowUpBody(Body):
 
     title: ShortText | None = None
     description: LongText | None = None
+
+
+HeaderText = Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n\x00]*$")]
 
 
 class InboundEmailBody(Body):
@@ -222,9 +79,11 @@ class InboundEmailBody(Body):
 class TicketSummary(BaseModel):
     """One row of a ticket list, read from Temporal visibility (no query per ticket)."""
 
+    audience: Literal["staff"] = "staff"
     id: str
     profile: ProfileName | None
     status: Status | None
+    status_label: str | None
     title: str | None
     assignee: str | None
     requester: str | None
@@ -238,8 +97,33 @@ class TicketSummary(BaseModel):
     closed_at: datetime | None
 
 
+class CustomerSummary(BaseModel):
+    """One row of a requester's list: what the customer view shows, nothing more."""
+
+    audience: Literal["customer"] = "customer"
+    id: str
+    profile: ProfileName | None
+    status: Status | None
+    status_label: str | None
+    title: str | None
+    created_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: TicketSummary) -> CustomerSummary:
+        return cls(
+            id=row.id,
+            profile=row.profile,
+            status=row.status,
+            status_label=row.status_label,
+            title=row.title,
+            created_at=row.created_at,
+            closed_at=row.closed_at,
+        )
+
+
 class TicketList(BaseModel):
-    items: list[TicketSummary]
+    items: list[Annotated[TicketSummary | CustomerSummary, Field(discriminator="audience")]]
     next_page_token: str | None = Field(
         description="Pass as page_token for the next page; null at the end."
     )
@@ -267,3 +151,7 @@ class ErrorBody(BaseModel):
     detail: object
     status: Status | None = None
     missing: list[str] | None = None
+    retryable: bool | None = Field(
+        default=None,
+        description="503 only: whether sending the same request again (same key) can help.",
+    )

@@ -15,23 +15,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from workflows.models import (
+from workflows.commands import (
     AssignCommand,
-    Command,
     CustomerReplyCommand,
+    ResolveCommand,
+    StartCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    Command,
     Offset,
     OffsetUnit,
     ProfileName,
     ProfilePolicy,
     ResolutionMethod,
-    ResolveCommand,
-    StartCommand,
     TicketFields,
-    WaitCommand,
     WaitReason,
 )
 from workflows.policy import policy_for
-from workflows.ticket import TicketWorkflow
 
 FEEDBACK_WINDOW = timedelta(seconds=1)
 FAR = timedelta(hours=6)
@@ -91,8 +92,6 @@ class Step:
     """One command of the standard lifecycle, for the Temporal client and for HTTP."""
 
     name: str
-    update: Any
-    """The TicketWorkflow update method that carries ``command``."""
     command: Command
     path: str
     body: dict[str, Any]
@@ -104,26 +103,23 @@ def standard_steps(profile: ProfileName) -> Sequence[Step]:
     steps = [
         Step(
             "assign",
-            TicketWorkflow.assign,
             AssignCommand(actor=AGENT, assignee=AGENT),
             "assign",
             {"assignee": AGENT, "kind": "human"},
         )
     ]
     if profile is ProfileName.ENATE:
-        steps.append(Step("start", TicketWorkflow.start, StartCommand(actor=AGENT), "start", {}))
+        steps.append(Step("start", StartCommand(actor=AGENT), "start", {}))
     wait_days = {"days": 10} if profile is ProfileName.ENATE else {}
     steps += [
         Step(
             "wait",
-            TicketWorkflow.wait,
             WaitCommand(actor=AGENT, reason=WaitReason.CUSTOMER, **wait_days),
             "wait",
             {"reason": "customer", **wait_days},
         ),
         Step(
             "customer_reply",
-            TicketWorkflow.customer_reply,
             CustomerReplyCommand(
                 actor=REQUESTER, body="Segue o print do erro.", from_address=REQUESTER
             ),
@@ -133,7 +129,6 @@ def standard_steps(profile: ProfileName) -> Sequence[Step]:
         ),
         Step(
             "resolve",
-            TicketWorkflow.resolve,
             ResolveCommand(
                 actor=AGENT,
                 method=ResolutionMethod.CUSTOMER_RESPONSE,

@@ -44,7 +44,9 @@ from bench.stack import (
     start_worker,
 )
 from config import Settings, connect
-from workflows.models import ProfileName
+from workflows.models import (
+    ProfileName,
+)
 
 logger = logging.getLogger("tramita.bench")
 

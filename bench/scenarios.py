@@ -45,16 +45,20 @@ from bench.shaped import TicketShapedWorkflow
 from bench.stack import CpuMeter, MailSink, Part, worker_metrics
 from config import Settings
 from workflows import lifecycle
-from workflows.models import (
+from workflows.commands import (
     AssignCommand,
+    WaitCommand,
+    spec_of,
+)
+from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
+    CommandResult,
     EventType,
     ProfileName,
     Status,
     TicketInput,
     TicketView,
-    WaitCommand,
     WaitReason,
     workflow_id_for,
 )
@@ -405,7 +409,9 @@ async def run_standard_lifecycle(
         _timed(result, "create", started)
     for step in standard_steps(profile):
         started = time.perf_counter()
-        await handle.execute_update(step.update, step.command)
+        await handle.execute_update(
+            spec_of(step.command).name, step.command, result_type=CommandResult
+        )
         if result is not None:
             _timed(result, step.name, started)
     view = await handle.result()

@@ -12,11 +12,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.archive import ArchiveStore
-from api.tickets import TicketService
+from api.gateway import TicketGateway
 from config import Settings
 from tests.conftest import DEV_SERVER
-from tests.support.temporal import command, search_attributes, start_ticket, strict_worker
-from workflows.models import AssignCommand, EventType, NoteCommand, Status, WaitCommand, WaitReason
+from tests.support.temporal import command, search_attributes, start_ticket, strict_worker, update
+from workflows.commands import (
+    AssignCommand,
+    NoteCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    EventType,
+    Status,
+    WaitReason,
+)
 from workflows.search import ALL_KEYS, TICKET_NEXT_DEADLINE, TICKET_STATUS, TICKET_WAIT_REASON
 from workflows.ticket import TicketWorkflow
 
@@ -50,18 +59,13 @@ async def test_thousands_of_events_continue_as_new_with_state_deadlines_and_attr
     async with strict_worker(can_env.client, settings, http_client):
         handle = await start_ticket(can_env.client, QUEUE)
         first_run = (await handle.describe()).run_id
-        await handle.execute_update(
-            TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
-        )
-        waiting = await command(
-            handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-        )
+        await update(handle, AssignCommand(actor="ana", assignee="ana"))
+        waiting = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
         gate = asyncio.Semaphore(4)  # commands racing the hand-over between runs
 
         # Through the API's command path: it hands commands over to the new run.
-        tickets = TicketService(
+        tickets = TicketGateway(
             can_env.client,
-            settings,
             ArchiveStore.from_url(settings.archive_url),
             rpc_timeout=timedelta(seconds=30),
         )
@@ -69,11 +73,10 @@ async def test_thousands_of_events_continue_as_new_with_state_deadlines_and_attr
 
         async def note(number: int) -> None:
             async with gate:
-                await tickets.command(
+                await tickets.send(
                     ticket_id,
-                    TicketWorkflow.note,
                     NoteCommand(actor="ana", body=f"note {number}"),
-                    f"note-{number}",
+                    update_id=f"note-{number}",
                 )
 
         await asyncio.gather(*(note(n) for n in range(NOTES)))

@@ -23,18 +23,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from config import Settings
 from devstack.run import temporal_command
 from tests.support.smtp import SmtpSink, free_port
-from tests.support.temporal import events_of, eventually
-from workflows.models import (
+from tests.support.temporal import events_of, eventually, update
+from workflows.commands import (
     AssignCommand,
+    SendEmailCommand,
+    WaitCommand,
+)
+from workflows.models import (
     CalendarSnapshot,
     EventType,
     Offset,
     OffsetUnit,
-    SendEmailCommand,
     Status,
     TicketInput,
     TicketView,
-    WaitCommand,
     WaitReason,
     workflow_id_for,
 )
@@ -183,10 +185,8 @@ async def closed_view(stack: Stack, ticket_id: str) -> TicketView:
 
 async def test_worker_killed_while_a_timer_is_armed(stack: Stack) -> None:
     handle = await stack.new_ticket("crash-timer")
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     await stack.kill_worker()
     await asyncio.sleep(8)  # the first reminder falls due while no worker runs
     await stack.start_worker()
@@ -201,8 +201,8 @@ async def test_worker_killed_while_a_timer_is_armed(stack: Stack) -> None:
 async def test_worker_killed_inside_an_email_activity(stack: Stack) -> None:
     handle = await stack.new_ticket("crash-email")
     stack.sink.slow["held@example.com"] = 5.0  # the SMTP conversation stalls mid-way
-    await handle.execute_update(
-        TicketWorkflow.send_email,
+    await update(
+        handle,
         SendEmailCommand(actor="ana", body="Olá", to=("held@example.com",)),
     )
 
@@ -227,9 +227,7 @@ async def test_worker_killed_inside_an_email_activity(stack: Stack) -> None:
 
 async def test_worker_killed_between_a_command_and_its_effect(stack: Stack) -> None:
     handle = await stack.new_ticket("crash-between")
-    await handle.execute_update(
-        TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Olá")
-    )
+    await update(handle, SendEmailCommand(actor="ana", body="Olá"))
     await stack.kill_worker()  # the command is recorded; its email may not be sent yet
     await stack.start_worker()
 
@@ -245,10 +243,8 @@ async def test_worker_killed_between_a_command_and_its_effect(stack: Stack) -> N
 
 async def test_dev_server_restarted_on_its_sqlite_file(stack: Stack) -> None:
     handle = await stack.new_ticket("restart-server")
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     await stack.stop_server()
     await asyncio.sleep(2)
     await stack.start_server()  # same file, same port; the worker reconnects by itself

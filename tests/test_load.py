@@ -10,42 +10,43 @@ import asyncio
 import random
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.archive import ArchiveStore
-from api.errors import ApiError, from_update_failure
-from api.tickets import TicketService
+from api.errors import rejection_body
+from api.failures import TicketNotFound
+from api.gateway import TicketGateway
 from config import Settings
 from tests.support.temporal import start_ticket, strict_worker
-from workflows.models import (
-    AnyCommand,
+from workflows.commands import (
     AssignCommand,
     CustomerReplyCommand,
     NoteCommand,
-    ProfileName,
     ReopenCommand,
-    ResolutionMethod,
     ResolveCommand,
     ResumeCommand,
     StartCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    Command,
+    ProfileName,
+    ResolutionMethod,
     Status,
     TicketView,
-    WaitCommand,
     WaitReason,
 )
-from workflows.ticket import TicketWorkflow
+from workflows.transaction import CommandRejected
 
 TICKETS = 1000
 COMMANDS_PER_TICKET = 5
 CONCURRENCY = 48
 QUEUE = "tramita-load-tests"
 
-CHOICES: list[AnyCommand] = [
+CHOICES: list[Command] = [
     AssignCommand(actor="ana", assignee="ana"),
     StartCommand(actor="ana"),
     WaitCommand(actor="ana", reason=WaitReason.CUSTOMER),
@@ -58,17 +59,6 @@ CHOICES: list[AnyCommand] = [
     ResolveCommand(actor="ana", method=ResolutionMethod.SPAM),
     ReopenCommand(actor="ana"),
 ]
-
-UPDATES: dict[type[AnyCommand], Any] = {
-    AssignCommand: TicketWorkflow.assign,
-    StartCommand: TicketWorkflow.start,
-    WaitCommand: TicketWorkflow.wait,
-    ResumeCommand: TicketWorkflow.resume,
-    NoteCommand: TicketWorkflow.note,
-    CustomerReplyCommand: TicketWorkflow.customer_reply,
-    ResolveCommand: TicketWorkflow.resolve,
-    ReopenCommand: TicketWorkflow.reopen,
-}
 
 
 def check_invariants(view: TicketView) -> None:
@@ -93,9 +83,8 @@ async def test_a_thousand_tickets_under_random_commands_keep_their_invariants(
     dev_env: WorkflowEnvironment, worker_settings: Settings, http_client: httpx.AsyncClient
 ) -> None:
     settings = worker_settings.model_copy(update={"task_queue": QUEUE})
-    tickets = TicketService(
+    tickets = TicketGateway(
         dev_env.client,
-        settings,
         ArchiveStore.from_url(settings.archive_url),
         rpc_timeout=timedelta(seconds=60),
     )
@@ -117,12 +106,12 @@ async def test_a_thousand_tickets_under_random_commands_keep_their_invariants(
             await start_ticket(dev_env.client, QUEUE, profile=profile, ticket_id=ticket_id)
             for command in commands:
                 try:
-                    await tickets.command(ticket_id, UPDATES[type(command)], command, None)
+                    await tickets.send(ticket_id, command, update_id=None)
                     outcomes["applied"] += 1
-                except WorkflowUpdateFailedError as failure:  # the workflow's validator said no
-                    outcomes[f"rejected {from_update_failure(failure).status_code}"] += 1
-                except ApiError as error:  # e.g. the ticket closed (spam) and completed
-                    outcomes[f"rejected {error.status_code}"] += 1
+                except CommandRejected as rejected:  # the core said no (or the ticket closed)
+                    outcomes[f"rejected {rejection_body(rejected)[0]}"] += 1
+                except TicketNotFound:
+                    outcomes["rejected 404"] += 1
             return await tickets.read(ticket_id)
 
     async with strict_worker(dev_env.client, settings, http_client):

@@ -23,9 +23,10 @@ from observability import configure_logging, worker_runtime
 from tests.api.helpers import AGENT
 from tests.support.http import wait_until_ready
 from tests.support.smtp import free_port
-from tests.support.temporal import start_ticket, strict_worker
-from workflows.models import NoteCommand
-from workflows.ticket import TicketWorkflow
+from tests.support.temporal import start_ticket, strict_worker, update
+from workflows.commands import (
+    NoteCommand,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,7 @@ async def test_worker_serves_temporal_metrics_for_prometheus(
     )
     async with strict_worker(client, settings, http_client):
         handle = await start_ticket(client, settings.task_queue)
-        await handle.execute_update(TicketWorkflow.note, NoteCommand(actor="ana", body="metrics"))
+        await update(handle, NoteCommand(actor="ana", body="metrics"))
         body = (await http_client.get(f"http://127.0.0.1:{port}/metrics")).text
         await handle.terminate("test done")
     assert "temporal_workflow_task_execution_latency" in body or "temporal_request" in body

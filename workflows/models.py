@@ -5,15 +5,26 @@ arguments, activity input and output, query results) is one of these models, so 
 pydantic data converter carries it. State models are frozen: the lifecycle core builds
 a new state with ``model_copy(update=...)`` instead of mutating, which keeps it pure.
 All datetimes are timezone-aware UTC.
+
+The commands themselves (their arguments and their rules) are declared together in
+:mod:`workflows.commands`; this module holds their common envelope, :class:`Command`.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 
 def _require_aware(value: datetime) -> datetime:
@@ -23,9 +34,9 @@ def _require_aware(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
-TicketId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", strip_whitespace=True)
-]
+TICKET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+TICKET_ID_MAX = 64
+TicketId = Annotated[str, StringConstraints(pattern=TICKET_ID_PATTERN, strip_whitespace=True)]
 # One line of text (titles, subjects): a line break would end up inside an email header.
 ShortText = Annotated[
     str,
@@ -76,33 +87,56 @@ class ResolutionMethod(StrEnum):
 IMMEDIATE_CLOSE_METHODS = frozenset({ResolutionMethod.SPAM, ResolutionMethod.UNKNOWN_SENDER})
 
 
+class Visibility(StrEnum):
+    """Who may read a timeline event: everyone on the ticket, or staff only."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
 class EventType(StrEnum):
-    CREATED = "created"
-    EDITED = "edited"
-    SUBMITTED = "submitted"
-    ASSIGNED = "assigned"
-    STARTED = "started"
-    UNASSIGNED = "unassigned"
-    REQUEUED = "requeued"
-    ROBOT_REJECTED = "robot_rejected"
-    WAITING = "waiting"
-    RESUMED = "resumed"
-    NOTE = "note"
-    EMAIL_SENT = "email_sent"
-    CUSTOMER_REPLY = "customer_reply"
-    REMINDER_SENT = "reminder_sent"
-    WAIT_ENDED = "wait_ended"
-    RESOLVED = "resolved"
-    REOPENED = "reopened"
-    CLOSED = "closed"
-    QUALIFIED = "qualified"
-    RATED = "rated"
-    MERGED = "merged"
-    SPLIT = "split"
-    RELEASE_PUBLISHED = "release_published"
-    CASE_COMPLETED = "case_completed"
-    FOLLOW_UP_CREATED = "follow_up_created"
-    REJECTED_COMMAND = "rejected_command"
+    """Timeline event types, each with its fixed audience (DESIGN section 10).
+
+    Public: what the customer wrote, emails and reminders sent to the customer, status
+    changes, resolution, reopening, closing, rating and follow-up links. Everything else
+    is internal: notes, edits, assignments and robot hand-offs, qualification, merges and
+    splits (they carry other tickets' content), rejected commands.
+    """
+
+    visibility: Visibility
+
+    def __new__(cls, value: str, visibility: Visibility) -> EventType:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.visibility = visibility
+        return member
+
+    CREATED = "created", Visibility.PUBLIC
+    EDITED = "edited", Visibility.INTERNAL
+    SUBMITTED = "submitted", Visibility.PUBLIC
+    ASSIGNED = "assigned", Visibility.INTERNAL
+    STARTED = "started", Visibility.PUBLIC
+    UNASSIGNED = "unassigned", Visibility.INTERNAL
+    REQUEUED = "requeued", Visibility.INTERNAL
+    ROBOT_REJECTED = "robot_rejected", Visibility.INTERNAL
+    WAITING = "waiting", Visibility.PUBLIC
+    RESUMED = "resumed", Visibility.PUBLIC
+    NOTE = "note", Visibility.INTERNAL
+    EMAIL_SENT = "email_sent", Visibility.PUBLIC
+    CUSTOMER_REPLY = "customer_reply", Visibility.PUBLIC
+    REMINDER_SENT = "reminder_sent", Visibility.PUBLIC
+    WAIT_ENDED = "wait_ended", Visibility.PUBLIC
+    RESOLVED = "resolved", Visibility.PUBLIC
+    REOPENED = "reopened", Visibility.PUBLIC
+    CLOSED = "closed", Visibility.PUBLIC
+    QUALIFIED = "qualified", Visibility.INTERNAL
+    RATED = "rated", Visibility.PUBLIC
+    MERGED = "merged", Visibility.INTERNAL
+    SPLIT = "split", Visibility.INTERNAL
+    RELEASE_PUBLISHED = "release_published", Visibility.INTERNAL
+    CASE_COMPLETED = "case_completed", Visibility.INTERNAL
+    FOLLOW_UP_CREATED = "follow_up_created", Visibility.PUBLIC
+    REJECTED_COMMAND = "rejected_command", Visibility.INTERNAL
 
 
 class DeadlineKind(StrEnum):
@@ -128,6 +162,15 @@ class Nature(StrEnum):
 class AssigneeKind(StrEnum):
     HUMAN = "human"
     ROBOT = "robot"
+
+
+class RequesterKind(StrEnum):
+    """Who the requester is. Support's accredited consultants and channels also review
+    the qualification during customer validation (DESIGN section 10)."""
+
+    CUSTOMER = "customer"
+    CONSULTANT = "consultant"
+    CHANNEL = "channel"
 
 
 class Qualification(StrEnum):
@@ -195,6 +238,30 @@ class TimerPolicy(Frozen):
     """Support: any email from support restarts the clock of the current status."""
 
 
+# The timers' labels, by the key each timer names (workflows.timers), in the two
+# languages the built-in profiles speak. A profile may set its own.
+DEADLINE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "customer_reminder": "Reminder {number} of {total} to the customer",
+        "validation_reminder": "Validation reminder {number} of {total}",
+        "close_no_info": "Close for lack of information",
+        "close_resolved": "Close when the feedback window ends",
+        "auto_resolve": "Resolve: no customer response",
+        "wait_end": "End of wait for more info",
+        "follow_up": "Follow-up date",
+    },
+    "pt-BR": {
+        "customer_reminder": "Lembrete {number} de {total} ao cliente",
+        "validation_reminder": "Lembrete de validação {number} de {total}",
+        "close_no_info": "Fechamento por falta de informação",
+        "close_resolved": "Fechamento automático após validação",
+        "auto_resolve": "Resolver: sem resposta do cliente",
+        "wait_end": "Fim da espera por informações",
+        "follow_up": "Data de acompanhamento",
+    },
+}
+
+
 class ProfilePolicy(Frozen):
     """A profile is data: labels, rules and timers. One engine serves every profile."""
 
@@ -202,14 +269,39 @@ class ProfilePolicy(Frozen):
     language: Literal["en", "pt-BR"]
     status_labels: dict[Status, str]
     wait_labels: dict[WaitReason, str]
+    wait_label_format: str = "{reason}"
+    """How a waiting ticket's label is built from the status label and the reason's."""
+    deadline_labels: dict[str, str] = Field(default_factory=dict)
+    """Timer labels by key (``customer_reminder``, ``close_no_info``, ...)."""
     wait_reasons: frozenset[WaitReason]
     resolution_methods: frozenset[ResolutionMethod]
     assign_starts_work: bool
     agent_activity_starts_work: bool
     require_resolution_message: bool
     qualification_enabled: bool
+    qualification_review_kinds: frozenset[RequesterKind] = frozenset()
+    """Requester kinds that see and may change the qualification in customer validation."""
     split_enabled: bool
     timers: TimerPolicy
+
+    @model_validator(mode="before")
+    @classmethod
+    def _written_before_these_fields(cls, data: Any) -> Any:
+        """Policies travel in running tickets' inputs: one written before the label fields
+        existed gets what its profile then did (the labels of its language; Enate named
+        the status before the wait's reason)."""
+        if not isinstance(data, dict) or "deadline_labels" in data:
+            return data
+        language = data.get("language", "en")
+        legacy_enate = data.get("name") == ProfileName.ENATE.value
+        return {
+            **data,
+            "deadline_labels": DEADLINE_LABELS.get(language, DEADLINE_LABELS["en"]),
+            "wait_label_format": "{status}: {reason}" if legacy_enate else "{reason}",
+            "qualification_review_kinds": ()
+            if legacy_enate or not data.get("qualification_enabled")
+            else (RequesterKind.CONSULTANT.value, RequesterKind.CHANNEL.value),
+        }
 
 
 # --------------------------------------------------------------------------- state
@@ -227,8 +319,65 @@ class TicketFields(Frozen):
     priority: Priority = Priority.NORMAL
     nature: Nature | None = None
     requester: str | None = None
+    requester_kind: RequesterKind = RequesterKind.CUSTOMER
     primary_contact: str | None = None
     contacts: tuple[str, ...] = ()
+
+
+class NewTicket(BaseModel):
+    """A ticket to open: the body of ``POST /tickets`` and of each child of ``/split``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "profile": "support",
+                    "title": "Erro ao emitir nota fiscal",
+                    "description": "Ao emitir a NF-e o sistema mostra o erro 500.",
+                    "category": "fiscal",
+                    "priority": "high",
+                    "nature": "incident",
+                    "requester": "cliente@empresa.com.br",
+                    "primary_contact": "cliente@empresa.com.br",
+                }
+            ]
+        },
+    )
+
+    id: TicketId | None = Field(
+        default=None, description="Client-chosen id; creating it twice is a no-op."
+    )
+    profile: ProfileName | None = Field(
+        default=None,
+        description="Defaults to TRAMITA_DEFAULT_PROFILE (a split child: its parent's).",
+    )
+    title: ShortText | None = None
+    description: LongText | None = None
+    category: ShortText | None = None
+    priority: Priority | None = None
+    nature: Nature | None = None
+    requester: EmailStr | None = None
+    requester_kind: RequesterKind | None = Field(
+        default=None, description="customer (default), consultant or channel."
+    )
+    primary_contact: EmailStr | None = None
+    contacts: tuple[EmailStr, ...] | None = Field(default=None, max_length=50)
+    submit: bool = Field(default=True, description="Submit at once (needs every required field).")
+
+    def ticket_fields(self) -> TicketFields:
+        return TicketFields(
+            title=self.title,
+            description=self.description,
+            category=self.category,
+            priority=self.priority or Priority.NORMAL,
+            nature=self.nature,
+            requester=self.requester,
+            requester_kind=self.requester_kind or RequesterKind.CUSTOMER,
+            primary_contact=self.primary_contact,
+            contacts=tuple(self.contacts or ()),
+        )
 
 
 class Assignee(Frozen):
@@ -314,10 +463,12 @@ class TicketState(Frozen):
 
 
 class TicketView(BaseModel):
-    """What the API and the ``view`` query show of a ticket (DESIGN section 2 and 6)."""
+    """The staff view of a ticket: what agents, the API's staff keys, webhooks and the
+    ``view`` query see (DESIGN sections 2 and 6)."""
 
     model_config = ConfigDict(frozen=True)
 
+    audience: Literal["staff"] = "staff"
     id: str
     profile: ProfileName
     status: Status
@@ -328,6 +479,7 @@ class TicketView(BaseModel):
     priority: Priority
     nature: Nature | None
     requester: str | None
+    requester_kind: RequesterKind = RequesterKind.CUSTOMER
     primary_contact: str | None
     contacts: tuple[str, ...]
     assignee: Assignee | None
@@ -340,6 +492,65 @@ class TicketView(BaseModel):
     links: Links
     deadlines: tuple[Deadline, ...]
     timeline: tuple[TimelineEvent, ...]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+class CustomerEvent(BaseModel):
+    """A public timeline event as the requester sees it: only what is theirs to read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime
+    type: EventType
+    actor: str
+    status_label: str | None = None
+    """For an event that moved the ticket: the label of the status it moved to."""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerResolution(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: ResolutionMethod
+    at: datetime
+
+
+class CustomerLinks(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    follow_up_of: str | None = None
+    follow_ups: tuple[str, ...] = ()
+
+
+class CustomerView(BaseModel):
+    """The customer view (DESIGN section 10): what the requester of a ticket may read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audience: Literal["customer"] = "customer"
+    id: str
+    profile: ProfileName
+    status: Status
+    status_label: str
+    title: str | None
+    description: str | None
+    wait_label: str | None
+    resolution: CustomerResolution | None
+    survey: Survey | None
+    survey_open: bool
+    """Whether the satisfaction survey may be answered (or changed) now."""
+    qualification: Qualification | None
+    """Only for requesters who review it (support's consultants and channels)."""
+    qualification_review_open: bool
+    agent: str | None
+    """The display name of whoever handles the ticket; nothing more about them."""
+    closes_at: datetime | None
+    """When the ticket will close by itself, if a timer says so."""
+    links: CustomerLinks
+    timeline: tuple[CustomerEvent, ...]
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -370,176 +581,26 @@ class CommandResult(BaseModel):
 
 
 class Command(BaseModel):
-    """Base of every command message: who acts. Unknown fields are rejected."""
+    """The envelope of every command message: who acts and for whom. Each command's
+    own arguments are declared with its rules in :mod:`workflows.commands`.
+
+    Unknown fields are rejected. ``INTERNAL_FIELDS`` of a command are filled by Tramita
+    itself (the inbound router, the API's gateway), never taken from an API body.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ENVELOPE: ClassVar[frozenset[str]] = frozenset({"actor", "requester_only"})
+    INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     actor: ActorName = "system"
     requester_only: bool = False
     """Sent by a requester, not staff: refused as ``not_found`` unless ``actor`` is the
     ticket's requester, so a requester learns nothing about other people's tickets."""
 
-
-class EditCommand(Command):
-    title: ShortText | None = None
-    description: LongText | None = None
-    category: ShortText | None = None
-    priority: Priority | None = None
-    nature: Nature | None = None
-    requester: EmailStr | None = None
-    primary_contact: EmailStr | None = None
-    contacts: tuple[EmailStr, ...] | None = None
-
-
-class SubmitCommand(Command):
-    pass
-
-
-class AssignCommand(Command):
-    assignee: ActorName
-    kind: AssigneeKind = AssigneeKind.HUMAN
-
-
-class StartCommand(Command):
-    pass
-
-
-class UnassignCommand(Command):
-    to: ActorName | None = None
-    to_kind: AssigneeKind = AssigneeKind.HUMAN
-
-
-class RequeueCommand(Command):
-    pass
-
-
-class RobotRejectCommand(Command):
-    reason: LongText
-
-
-class WaitCommand(Command):
-    reason: WaitReason
-    days: int | None = Field(default=None, ge=1, le=365)
-    close_if_no_response: bool = False
-    until: AwareDatetime | None = None
-    version: ShortText | None = None
-    area: ShortText | None = None
-    case_ref: ShortText | None = None
-
-
-class ResumeCommand(Command):
-    pass
-
-
-class NoteCommand(Command):
-    body: LongText
-    resolution: bool = False
-
-
-class SendEmailCommand(Command):
-    body: LongText
-    subject: ShortText | None = None
-    to: tuple[EmailStr, ...] | None = None
-    resolve: bool = False
-    method: ResolutionMethod | None = None
-
-
-class CustomerReplyCommand(Command):
-    body: LongText
-    subject: str | None = None
-    message_id: str | None = None
-    from_address: str | None = None
-    as_requester: bool = False
-    """The requester's own reply, whoever relays it (``POST /replies``): recorded with the
-    ticket's requester as author and sender instead of ``actor`` and ``from_address``
-    (the actor stays the author of a ticket that names no requester)."""
-
-
-class ResolveCommand(Command):
-    method: ResolutionMethod
-    note: LongText | None = None
-
-
-class ReopenCommand(Command):
-    pass
-
-
-class ReleasePublishedCommand(Command):
-    version: ShortText
-
-
-class CaseCompletedCommand(Command):
-    note: LongText | None = None
-
-
-class QualifyCommand(Command):
-    qualification: Qualification
-
-
-class RateCommand(Command):
-    score: int = Field(ge=1, le=5)
-    comment: Annotated[str, StringConstraints(max_length=5_000)] | None = None
-
-
-class MergeCommand(Command):
-    into: TicketId
-
-
-class ChildTicketSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    title: ShortText
-    description: LongText | None = None
-    category: ShortText | None = None
-    priority: Priority = Priority.NORMAL
-    nature: Nature | None = None
-    requester: EmailStr | None = None
-    primary_contact: EmailStr | None = None
-
-
-class SplitCommand(Command):
-    children: tuple[ChildTicketSpec, ...] = Field(min_length=1, max_length=50)
-
-
-class MergeReceivedCommand(Command):
-    """Internal: the target of a merge receives the source's content."""
-
-    source: str
-    title: str | None = None
-    description: str | None = None
-    messages: tuple[str, ...] = ()
-
-
-class ChildClosedCommand(Command):
-    """Internal: a child of a split reports that it is closed."""
-
-    child: str
-
-
-AnyCommand = (
-    EditCommand
-    | SubmitCommand
-    | AssignCommand
-    | StartCommand
-    | UnassignCommand
-    | RequeueCommand
-    | RobotRejectCommand
-    | WaitCommand
-    | ResumeCommand
-    | NoteCommand
-    | SendEmailCommand
-    | CustomerReplyCommand
-    | ResolveCommand
-    | ReopenCommand
-    | ReleasePublishedCommand
-    | CaseCompletedCommand
-    | QualifyCommand
-    | RateCommand
-    | MergeCommand
-    | SplitCommand
-    | MergeReceivedCommand
-    | ChildClosedCommand
-)
+    def arguments(self) -> dict[str, Any]:
+        """The command's own arguments (envelope left out), as JSON values."""
+        return self.model_dump(mode="json", exclude=set(self.ENVELOPE))
 
 
 def workflow_id_for(ticket_id: str) -> str:
@@ -576,16 +637,38 @@ class WebhookEffect(Frozen):
 
 class StartChildEffect(Frozen):
     child_id: str
-    spec: ChildTicketSpec
+    spec: NewTicket
 
 
 class NotifyParentEffect(Frozen):
     parent_id: str
 
 
+class MergeContent(Frozen):
+    """What a merged ticket hands to the ticket it was merged into."""
+
+    source: str
+    title: str | None = None
+    description: str | None = None
+    messages: tuple[str, ...] = ()
+
+
 class MergeIntoEffect(Frozen):
     target_id: str
-    content: MergeReceivedCommand
+    actor: str
+    content: MergeContent
+
+    @model_validator(mode="before")
+    @classmethod
+    def _written_with_the_command(cls, data: Any) -> Any:
+        """Effects pending at a continue-as-new travel in the next run's input: one
+        written when the content was the whole signal (actor included) still decodes."""
+        if isinstance(data, dict) and "actor" not in data and isinstance(data.get("content"), dict):
+            content = dict(data["content"])
+            actor = content.pop("actor", "system")
+            content.pop("requester_only", None)
+            return {**data, "actor": actor, "content": content}
+        return data
 
 
 Effect = SendEmailEffect | WebhookEffect | StartChildEffect | NotifyParentEffect | MergeIntoEffect

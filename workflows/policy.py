@@ -12,6 +12,7 @@ Decisions where the source documents are silent:
   ticket at once, and support staff may never close a ticket by hand.
 * Enate assignment keeps the ticket in To Do until the resource starts it (or writes a
   note or email on it); support assignment moves the ticket to "Em análise" at once.
+* Enate labels a wait "Wait / Aguarde: <reason>"; support by its reason alone.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from workflows.models import (
+    DEADLINE_LABELS,
     Offset,
     OffsetUnit,
     ProfileName,
     ProfilePolicy,
+    RequesterKind,
     ResolutionMethod,
     Status,
     TimerPolicy,
@@ -55,6 +58,8 @@ ENATE = ProfilePolicy(
         WaitReason.SPLIT: "Split into multiple tickets",
         WaitReason.CASE: "Case launched",
     },
+    wait_label_format="{status}: {reason}",
+    deadline_labels=DEADLINE_LABELS["en"],
     wait_reasons=frozenset(
         {WaitReason.CUSTOMER, WaitReason.FOLLOW_UP, WaitReason.SPLIT, WaitReason.CASE}
     ),
@@ -88,6 +93,8 @@ SUPPORT = ProfilePolicy(
         WaitReason.RELEASE: "Aguardando solução definitiva",
         WaitReason.OTHER_TEAM: "Em análise conjunta com outras áreas",
     },
+    wait_label_format="{reason}",
+    deadline_labels=DEADLINE_LABELS["pt-BR"],
     wait_reasons=frozenset(
         {WaitReason.CUSTOMER, WaitReason.FOLLOW_UP, WaitReason.RELEASE, WaitReason.OTHER_TEAM}
     ),
@@ -97,6 +104,7 @@ SUPPORT = ProfilePolicy(
     agent_activity_starts_work=False,
     require_resolution_message=False,
     qualification_enabled=True,
+    qualification_review_kinds=frozenset({RequesterKind.CONSULTANT, RequesterKind.CHANNEL}),
     split_enabled=False,
     timers=TimerPolicy(
         customer_wait_reminders=(business_days(2), business_days(4)),

@@ -21,6 +21,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -43,44 +44,22 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities
     from activities.webhooks import WebhookActivities
+    from workflows.commands import SPECS, ChildClosedCommand, CommandSpec, MergeReceivedCommand
     from workflows.lifecycle import CommandRejected, Decision
     from workflows.models import (
-        AnyCommand,
         ArchiveInput,
-        AssignCommand,
         CalendarRequest,
-        CaseCompletedCommand,
-        ChildClosedCommand,
+        Command,
         CommandResult,
-        CustomerReplyCommand,
-        EditCommand,
         Effect,
         EmailInput,
-        MergeCommand,
         MergeIntoEffect,
-        MergeReceivedCommand,
-        NoteCommand,
         NotifyParentEffect,
-        QualifyCommand,
-        RateCommand,
-        ReleasePublishedCommand,
-        ReopenCommand,
-        RequeueCommand,
-        ResolveCommand,
-        ResumeCommand,
-        RobotRejectCommand,
-        SendEmailCommand,
         SendEmailEffect,
-        SplitCommand,
         StartChildEffect,
-        StartCommand,
         Status,
-        SubmitCommand,
-        TicketFields,
         TicketInput,
         TicketView,
-        UnassignCommand,
-        WaitCommand,
         WebhookEffect,
         WebhookInput,
         workflow_id_for,
@@ -126,8 +105,56 @@ MIN_TIMER = timedelta(milliseconds=1)
 ARCHIVE_LOCALLY = "archive-as-local-activity"
 TITLE_MEMO = "title"
 
+_W = TypeVar("_W")
+
+
+def _with_command_handlers(cls: type[_W]) -> type[_W]:
+    """Gives the workflow, for every command of :data:`workflows.commands.SPECS`, an Update
+    with its validator and a Signal of the same name (a message between tickets gets only
+    the Signal). They are derived, not written out: a command is declared once, in the
+    core. Each one only hands the command to the core (``_execute`` and friends)."""
+    for spec in SPECS:
+        if not spec.internal:
+            setattr(cls, spec.name, _update_for(spec))
+        signal_attribute = spec.name if spec.internal else f"{spec.name}_signal"
+        setattr(cls, signal_attribute, _signal_for(spec))
+    return cls
+
+
+def _update_for(spec: CommandSpec) -> Any:
+    def update(self: "TicketWorkflow", command: Command) -> CommandResult:
+        return self._execute(command)
+
+    def validate(self: "TicketWorkflow", command: Command) -> None:
+        self._validate(command)
+
+    # The SDK reads the argument's type from the annotations to decode the payload (and
+    # takes ``self`` for an argument if it is annotated).
+    for handler in (update, validate):
+        handler.__annotations__ = _typed(handler, spec)
+    update.__name__ = update.__qualname__ = spec.name
+    defined = workflow.update(name=spec.name)(update)
+    defined.validator(validate)
+    return defined
+
+
+def _typed(handler: Any, spec: CommandSpec) -> dict[str, Any]:
+    annotations = {**handler.__annotations__, "command": spec.model}
+    annotations.pop("self", None)
+    return annotations
+
+
+def _signal_for(spec: CommandSpec) -> Any:
+    def signal(self: "TicketWorkflow", command: Command) -> None:
+        self._execute_signal(command)
+
+    signal.__annotations__ = _typed(signal, spec)
+    signal.__name__ = signal.__qualname__ = f"{spec.name}_signal"
+    return workflow.signal(name=spec.name)(signal)
+
 
 @workflow.defn(name="TicketWorkflow")
+@_with_command_handlers
 class TicketWorkflow:
     @workflow.init
     def __init__(self, input: TicketInput) -> None:
@@ -216,269 +243,15 @@ class TicketWorkflow:
     def view(self) -> TicketView:
         return self._view()
 
-    # ------------------------------------------------------------------ commands
-    # Each command: an Update (validated, answers a CommandResult) and a Signal of the
-    # same name (for the CLI and Web UI; a rejection goes to the timeline).
-
-    @workflow.update
-    def edit(self, command: EditCommand) -> CommandResult:
-        return self._execute(command)
-
-    @edit.validator
-    def _validate_edit(self, command: EditCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="edit")
-    def edit_signal(self, command: EditCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def submit(self, command: SubmitCommand) -> CommandResult:
-        return self._execute(command)
-
-    @submit.validator
-    def _validate_submit(self, command: SubmitCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="submit")
-    def submit_signal(self, command: SubmitCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def assign(self, command: AssignCommand) -> CommandResult:
-        return self._execute(command)
-
-    @assign.validator
-    def _validate_assign(self, command: AssignCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="assign")
-    def assign_signal(self, command: AssignCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def start(self, command: StartCommand) -> CommandResult:
-        return self._execute(command)
-
-    @start.validator
-    def _validate_start(self, command: StartCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="start")
-    def start_signal(self, command: StartCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def unassign(self, command: UnassignCommand) -> CommandResult:
-        return self._execute(command)
-
-    @unassign.validator
-    def _validate_unassign(self, command: UnassignCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="unassign")
-    def unassign_signal(self, command: UnassignCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def requeue(self, command: RequeueCommand) -> CommandResult:
-        return self._execute(command)
-
-    @requeue.validator
-    def _validate_requeue(self, command: RequeueCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="requeue")
-    def requeue_signal(self, command: RequeueCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def robot_reject(self, command: RobotRejectCommand) -> CommandResult:
-        return self._execute(command)
-
-    @robot_reject.validator
-    def _validate_robot_reject(self, command: RobotRejectCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="robot_reject")
-    def robot_reject_signal(self, command: RobotRejectCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def wait(self, command: WaitCommand) -> CommandResult:
-        return self._execute(command)
-
-    @wait.validator
-    def _validate_wait(self, command: WaitCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="wait")
-    def wait_signal(self, command: WaitCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def resume(self, command: ResumeCommand) -> CommandResult:
-        return self._execute(command)
-
-    @resume.validator
-    def _validate_resume(self, command: ResumeCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="resume")
-    def resume_signal(self, command: ResumeCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def note(self, command: NoteCommand) -> CommandResult:
-        return self._execute(command)
-
-    @note.validator
-    def _validate_note(self, command: NoteCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="note")
-    def note_signal(self, command: NoteCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def send_email(self, command: SendEmailCommand) -> CommandResult:
-        return self._execute(command)
-
-    @send_email.validator
-    def _validate_send_email(self, command: SendEmailCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="send_email")
-    def send_email_signal(self, command: SendEmailCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def customer_reply(self, command: CustomerReplyCommand) -> CommandResult:
-        return self._execute(command)
-
-    @customer_reply.validator
-    def _validate_customer_reply(self, command: CustomerReplyCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="customer_reply")
-    def customer_reply_signal(self, command: CustomerReplyCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def resolve(self, command: ResolveCommand) -> CommandResult:
-        return self._execute(command)
-
-    @resolve.validator
-    def _validate_resolve(self, command: ResolveCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="resolve")
-    def resolve_signal(self, command: ResolveCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def reopen(self, command: ReopenCommand) -> CommandResult:
-        return self._execute(command)
-
-    @reopen.validator
-    def _validate_reopen(self, command: ReopenCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="reopen")
-    def reopen_signal(self, command: ReopenCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def release_published(self, command: ReleasePublishedCommand) -> CommandResult:
-        return self._execute(command)
-
-    @release_published.validator
-    def _validate_release_published(self, command: ReleasePublishedCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="release_published")
-    def release_published_signal(self, command: ReleasePublishedCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def case_completed(self, command: CaseCompletedCommand) -> CommandResult:
-        return self._execute(command)
-
-    @case_completed.validator
-    def _validate_case_completed(self, command: CaseCompletedCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="case_completed")
-    def case_completed_signal(self, command: CaseCompletedCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def qualify(self, command: QualifyCommand) -> CommandResult:
-        return self._execute(command)
-
-    @qualify.validator
-    def _validate_qualify(self, command: QualifyCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="qualify")
-    def qualify_signal(self, command: QualifyCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def rate(self, command: RateCommand) -> CommandResult:
-        return self._execute(command)
-
-    @rate.validator
-    def _validate_rate(self, command: RateCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="rate")
-    def rate_signal(self, command: RateCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def merge(self, command: MergeCommand) -> CommandResult:
-        return self._execute(command)
-
-    @merge.validator
-    def _validate_merge(self, command: MergeCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="merge")
-    def merge_signal(self, command: MergeCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.update
-    def split(self, command: SplitCommand) -> CommandResult:
-        return self._execute(command)
-
-    @split.validator
-    def _validate_split(self, command: SplitCommand) -> None:
-        self._validate(command)
-
-    @workflow.signal(name="split")
-    def split_signal(self, command: SplitCommand) -> None:
-        self._execute_signal(command)
-
-    # Internal messages between tickets: signals only, never rejected loudly.
-
-    @workflow.signal
-    def merge_received(self, command: MergeReceivedCommand) -> None:
-        self._execute_signal(command)
-
-    @workflow.signal
-    def child_closed(self, command: ChildClosedCommand) -> None:
-        self._execute_signal(command)
-
     # ------------------------------------------------------------------ internals
 
-    def _validate(self, command: AnyCommand) -> None:
+    def _validate(self, command: Command) -> None:
         try:
             lifecycle.check(self._state, command, workflow.now(), self._policy)
         except CommandRejected as rejected:
             raise _as_application_error(rejected) from None
 
-    def _execute(self, command: AnyCommand) -> CommandResult:
+    def _execute(self, command: Command) -> CommandResult:
         try:
             decision = lifecycle.decide(
                 self._state, command, workflow.now(), self._policy, self._calendar
@@ -489,7 +262,7 @@ class TicketWorkflow:
         self._adopt(decision)
         return lifecycle.acknowledgement(self._state, self._policy)
 
-    def _execute_signal(self, command: AnyCommand) -> None:
+    def _execute_signal(self, command: Command) -> None:
         try:
             decision = lifecycle.decide(
                 self._state, command, workflow.now(), self._policy, self._calendar
@@ -594,14 +367,11 @@ class TicketWorkflow:
         elif isinstance(effect, StartChildEffect):
             await self._start_child(effect)
         elif isinstance(effect, NotifyParentEffect):
-            await self._signal_ticket(
-                effect.parent_id,
-                TicketWorkflow.child_closed,
-                ChildClosedCommand(child=self._state.id),
-            )
+            await self._signal_ticket(effect.parent_id, ChildClosedCommand(child=self._state.id))
         elif isinstance(effect, MergeIntoEffect):
             await self._signal_ticket(
-                effect.target_id, TicketWorkflow.merge_received, effect.content
+                effect.target_id,
+                MergeReceivedCommand(actor=effect.actor, **effect.content.model_dump()),
             )
 
     async def _send_email(self, effect: SendEmailEffect) -> None:
@@ -659,16 +429,8 @@ class TicketWorkflow:
             ticket_id=effect.child_id,
             policy=self._policy,
             calendar=self._calendar,
-            fields=TicketFields(
-                title=spec.title,
-                description=spec.description,
-                category=spec.category,
-                priority=spec.priority,
-                nature=spec.nature,
-                requester=spec.requester,
-                primary_contact=spec.primary_contact,
-            ),
-            submit=True,
+            fields=spec.ticket_fields(),
+            submit=spec.submit,
             actor=self._state.assignee.id if self._state.assignee else "system",
             parent=self._state.id,
             deliver_webhooks=self._deliver_webhooks,
@@ -691,10 +453,10 @@ class TicketWorkflow:
                 f"Child ticket {effect.child_id} already existed; it was not started again",
             )
 
-    async def _signal_ticket(self, ticket_id: str, signal: object, command: object) -> None:
+    async def _signal_ticket(self, ticket_id: str, command: Command) -> None:
         handle = workflow.get_external_workflow_handle(workflow_id_for(ticket_id))
         try:
-            await handle.signal(signal, command)  # type: ignore[call-overload]
+            await handle.signal(lifecycle.command_name(command), command)
         except FailureError as failure:
             self._state = lifecycle.system_note(
                 self._state,

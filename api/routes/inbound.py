@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from api.deps import Principal, TicketsDep, require
-from api.routes.tickets import COMMAND_ERRORS
+from api.deps import TicketsDep, require
+from api.principal import Principal
+from api.routes.commands import COMMAND_ERRORS
 from api.schemas import InboundEmailBody, InboundResult
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
@@ -23,4 +24,4 @@ async def inbound_email(
     Tramita sent. Open ticket: a customer reply (a resolved one reopens). Closed ticket: a
     new ticket linked by ``follow_up_of``. Unknown: a new ticket. The same Message-ID twice:
     ``duplicate``, nothing changes."""
-    return await tickets.route_inbound(body)
+    return await tickets.inbound.route(body)

@@ -10,8 +10,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.email import message_id_for, ticket_from_message_id, with_reference
 from tests.conftest import TEST_TASK_QUEUE
 from tests.support.smtp import Received, SmtpSink
-from tests.support.temporal import command, events_of, eventually, start_ticket
-from workflows.models import EventType, ProfileName, SendEmailCommand, TicketView
+from tests.support.temporal import command, events_of, eventually, start_ticket, update
+from workflows.commands import (
+    SendEmailCommand,
+)
+from workflows.models import (
+    EventType,
+    ProfileName,
+    TicketView,
+)
 from workflows.ticket import TicketWorkflow
 
 
@@ -33,7 +40,6 @@ async def test_agent_email_retried_after_a_temporary_failure_keeps_its_message_i
     smtp_sink.refuse(ticket_id, 1)
     view = await command(
         handle,
-        TicketWorkflow.send_email,
         SendEmailCommand(
             actor="ana",
             subject="Sobre a nota",
@@ -68,8 +74,8 @@ async def test_a_refused_recipient_is_reported_on_the_timeline(
     time_env: WorkflowEnvironment, smtp_sink: SmtpSink
 ) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    await handle.execute_update(
-        TicketWorkflow.send_email,
+    await update(
+        handle,
         SendEmailCommand(actor="ana", body="Olá", to=("bounce@example.com",)),
     )
 
@@ -88,7 +94,11 @@ async def test_a_refused_recipient_is_reported_on_the_timeline(
 
 def test_a_subject_with_line_breaks_cannot_break_the_headers() -> None:
     from activities.email import EmailActivities
-    from workflows.models import EmailInput, EmailKind, SendEmailEffect
+    from workflows.models import (
+        EmailInput,
+        EmailKind,
+        SendEmailEffect,
+    )
 
     class NoSender:
         async def send(self, message: object) -> None:

@@ -14,9 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify
 from config import Settings
 from tests.support.http import Receiver, Recorded
-from tests.support.temporal import eventually, start_ticket, strict_worker
-from workflows.models import AssignCommand, NoteCommand
-from workflows.ticket import TicketWorkflow
+from tests.support.temporal import eventually, start_ticket, strict_worker, update
+from workflows.commands import (
+    AssignCommand,
+    NoteCommand,
+)
 
 SECRET = "s3cr3t-for-tests"
 QUEUE = "tramita-webhook-tests"
@@ -61,12 +63,8 @@ async def test_status_changes_reach_the_receiver_signed_and_retried(
 
         await eventually(requests, lambda r: len(r) >= 1)  # "submitted", refused once with 503
         await time_env.sleep(timedelta(seconds=30))  # the retry comes after its backoff
-        await handle.execute_update(
-            TicketWorkflow.note, NoteCommand(actor="ana", body="no status change")
-        )
-        await handle.execute_update(
-            TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
-        )
+        await update(handle, NoteCommand(actor="ana", body="no status change"))
+        await update(handle, AssignCommand(actor="ana", assignee="ana"))
         recorded = await eventually(requests, lambda r: len(r) >= 3)
         await time_env.sleep(timedelta(minutes=2))
         recorded = receiver.recorded()
@@ -100,9 +98,7 @@ async def test_a_ticket_opened_without_receivers_schedules_no_webhook_work(
     worker = strict_worker(time_env.client, settings, http_client)
     async with worker:
         handle = await start_ticket(time_env.client, QUEUE, deliver_webhooks=False)
-        result = await handle.execute_update(
-            TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
-        )
+        result = await update(handle, AssignCommand(actor="ana", assignee="ana"))
         history = await handle.fetch_history()
         await handle.terminate("test cleanup")
 

@@ -12,7 +12,9 @@ from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
 from tests.support.temporal import eventually, strict_worker
-from workflows.models import workflow_id_for
+from workflows.models import (
+    workflow_id_for,
+)
 
 
 async def test_without_a_worker_create_is_kept_and_reads_answer_503(

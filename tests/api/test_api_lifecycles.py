@@ -31,7 +31,9 @@ async def test_support_ticket_from_creation_to_automatic_close(
     assert view["status_label"] == "Aguardando resposta cliente"
     assert view["qualification"] == "undefined_lack_of_info"
     assert [d["kind"] for d in view["deadlines"]] == ["reminder", "reminder", "auto_close"]
-    view = await post(api, f"/tickets/{tid}/replies", {"body": "Segue o XML"}, headers=REQUESTER)
+    answer = await post(api, f"/tickets/{tid}/replies", {"body": "Segue o XML"}, headers=REQUESTER)
+    assert (answer["audience"], answer["status"]) == ("customer", "in_progress")
+    view = await read(api, tid)
     assert (view["status"], view["highlighted"], view["deadlines"]) == ("in_progress", True, [])
     view = await post(api, f"/tickets/{tid}/wait", {"reason": "release", "version": "8.4.2"})
     assert view["status_label"] == "Aguardando solução definitiva"
@@ -174,16 +176,23 @@ async def test_split_and_merge_over_http(api: httpx.AsyncClient) -> None:
     await post(api, f"/tickets/{parent['id']}/start")
     response = await api.post(
         f"/tickets/{parent['id']}/split",
-        json={"children": [{"title": "A", "id": "x"}]},
+        json={"children": [{"title": "A", "profile": "support"}]},
         headers=AGENT,
     )
     assert response.status_code == 422
+    assert "keeps its parent's profile (enate)" in response.json()["detail"]
+    chosen = f"{parent['id']}-mine"
     view = await post(
         api,
         f"/tickets/{parent['id']}/split",
-        {"children": [{"title": "Parte A"}, {"title": "Parte B"}]},
+        {
+            "children": [
+                {"title": "Parte A", "profile": "enate"},
+                {"title": "Parte B", "id": chosen},
+            ]
+        },
     )
-    assert view["links"]["children"] == [f"{parent['id']}-1", f"{parent['id']}-2"]
+    assert view["links"]["children"] == [f"{parent['id']}-1", chosen]
 
     source, target = await create(api, profile="enate"), await create(api, profile="enate")
     view = await post(api, f"/tickets/{source['id']}/merge", {"into": target["id"]})
@@ -198,7 +207,8 @@ async def test_split_and_merge_over_http(api: httpx.AsyncClient) -> None:
     response = await api.post(
         f"/tickets/{other['id']}/merge", json={"into": "nowhere"}, headers=AGENT
     )
-    assert response.status_code == 404
+    assert response.status_code == 422
+    assert response.json()["detail"] == "there is no ticket nowhere to merge into"
 
 
 async def test_case_launched_and_completed(api: httpx.AsyncClient) -> None:

@@ -24,26 +24,28 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from tests.conftest import TEST_SERVER, register_search_attributes
 from tests.support.smtp import SmtpSink
-from tests.support.temporal import start_ticket
+from tests.support.temporal import start_ticket, update
 from worker import build_worker
-from workflows.models import (
+from workflows.commands import (
     AssignCommand,
-    ChildTicketSpec,
     CustomerReplyCommand,
     EditCommand,
     NoteCommand,
-    ProfileName,
     RateCommand,
     ReleasePublishedCommand,
-    ResolutionMethod,
     ResolveCommand,
     SendEmailCommand,
     SplitCommand,
     StartCommand,
     SubmitCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    NewTicket,
+    ProfileName,
+    ResolutionMethod,
     TicketFields,
     TicketView,
-    WaitCommand,
     WaitReason,
     workflow_id_for,
 )
@@ -56,22 +58,16 @@ Handle = WorkflowHandle[TicketWorkflow, TicketView]
 
 async def support_customer_wait_and_validation(env: WorkflowEnvironment) -> list[Handle]:
     handle = await start_ticket(env.client, QUEUE, ticket_id="support-full")
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
-    await handle.execute_update(
-        TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Pode enviar o XML?")
-    )
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, SendEmailCommand(actor="ana", body="Pode enviar o XML?"))
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     await env.sleep(timedelta(days=3))  # first reminder
-    await handle.execute_update(
-        TicketWorkflow.customer_reply, CustomerReplyCommand(actor="c@example.com", body="Segue")
-    )
-    await handle.execute_update(
-        TicketWorkflow.resolve,
+    await update(handle, CustomerReplyCommand(actor="c@example.com", body="Segue"))
+    await update(
+        handle,
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
     )
-    await handle.execute_update(TicketWorkflow.rate, RateCommand(actor="c@example.com", score=5))
+    await update(handle, RateCommand(actor="c@example.com", score=5))
     await env.sleep(timedelta(days=14))  # reminders and automatic close
     await handle.result()
     return [handle]
@@ -79,13 +75,9 @@ async def support_customer_wait_and_validation(env: WorkflowEnvironment) -> list
 
 async def support_release(env: WorkflowEnvironment) -> list[Handle]:
     handle = await start_ticket(env.client, QUEUE, ticket_id="support-release")
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.RELEASE, version="8.4.2")
-    )
-    await handle.execute_update(
-        TicketWorkflow.release_published, ReleasePublishedCommand(version="8.4.2")
-    )
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.RELEASE, version="8.4.2"))
+    await update(handle, ReleasePublishedCommand(version="8.4.2"))
     await env.sleep(timedelta(days=14))
     await handle.result()
     return [handle]
@@ -94,15 +86,11 @@ async def support_release(env: WorkflowEnvironment) -> list[Handle]:
 async def support_listed_standard(env: WorkflowEnvironment) -> list[Handle]:
     """The commonest lifecycle, started as the API starts tickets: with its attributes."""
     handle = await start_ticket(env.client, QUEUE, ticket_id="support-listed", listed=True)
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
-    await handle.execute_update(
-        TicketWorkflow.customer_reply, CustomerReplyCommand(actor="c@example.com", body="Feito")
-    )
-    await handle.execute_update(
-        TicketWorkflow.resolve,
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
+    await update(handle, CustomerReplyCommand(actor="c@example.com", body="Feito"))
+    await update(
+        handle,
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
     )
     await env.sleep(timedelta(days=14))  # the feedback window closes it
@@ -119,17 +107,15 @@ async def enate_draft_wait_and_feedback(env: WorkflowEnvironment) -> list[Handle
         fields=TicketFields(primary_contact="c@example.com"),
         submit=False,
     )
-    await handle.execute_update(
-        TicketWorkflow.send_email,
+    await update(
+        handle,
         SendEmailCommand(actor="ana", subject="Invoice 42", body="Where is it?"),
     )
-    await handle.execute_update(
-        TicketWorkflow.edit, EditCommand(actor="ana", category="billing", requester="c@example.com")
-    )
-    await handle.execute_update(TicketWorkflow.submit, SubmitCommand(actor="ana"))
-    await handle.execute_update(TicketWorkflow.note, NoteCommand(actor="ana", body="Looking"))
-    await handle.execute_update(
-        TicketWorkflow.wait,
+    await update(handle, EditCommand(actor="ana", category="billing", requester="c@example.com"))
+    await update(handle, SubmitCommand(actor="ana"))
+    await update(handle, NoteCommand(actor="ana", body="Looking"))
+    await update(
+        handle,
         WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=2, close_if_no_response=True),
     )
     await env.sleep(timedelta(days=10))
@@ -141,19 +127,15 @@ async def enate_split(env: WorkflowEnvironment) -> list[Handle]:
     parent = await start_ticket(
         env.client, QUEUE, ticket_id="enate-split", profile=ProfileName.ENATE
     )
-    await parent.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
-    await parent.execute_update(
-        TicketWorkflow.split,
-        SplitCommand(
-            actor="ana", children=(ChildTicketSpec(title="A"), ChildTicketSpec(title="B"))
-        ),
+    await update(parent, StartCommand(actor="ana"))
+    await update(
+        parent,
+        SplitCommand(actor="ana", children=(NewTicket(title="A"), NewTicket(title="B"))),
     )
     await asyncio.sleep(1)  # the children start
     for child_id in ("enate-split-1", "enate-split-2"):
         child = env.client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(child_id))
-        await child.execute_update(
-            TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
-        )
+        await update(child, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
     await env.sleep(timedelta(days=10))
     await parent.result()
     return [parent]

@@ -18,12 +18,12 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.calendar import build_calendar_snapshot
 from config import Settings
 from worker import build_worker
 from workflows import lifecycle
+from workflows.commands import spec_of
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
@@ -42,7 +42,6 @@ from workflows.search import starting_search_attributes
 from workflows.ticket import TicketWorkflow
 
 T = TypeVar("T")
-CommandT = TypeVar("CommandT", bound=Command)
 _ids = itertools.count(1)
 
 
@@ -191,13 +190,26 @@ async def search_attributes(client: Client, workflow_id: str) -> dict[str, objec
     }
 
 
+async def update(
+    handle: WorkflowHandle[TicketWorkflow, TicketView], message: Command
+) -> CommandResult:
+    """Send ``message`` as the Update of its command (named in ``workflows.commands``)."""
+    result: CommandResult = await handle.execute_update(
+        spec_of(message).name, message, result_type=CommandResult
+    )
+    return result
+
+
+async def signal(handle: WorkflowHandle[TicketWorkflow, TicketView], message: Command) -> None:
+    """Send ``message`` as the Signal of its command, as an operator would."""
+    await handle.signal(spec_of(message).name, message)
+
+
 async def command(
-    handle: WorkflowHandle[TicketWorkflow, TicketView],
-    update: UpdateMethodMultiParam[[TicketWorkflow, CommandT], CommandResult],
-    message: CommandT,
+    handle: WorkflowHandle[TicketWorkflow, TicketView], message: Command
 ) -> TicketView:
     """Apply a command, then read the whole view (updates answer only an acknowledgement)."""
-    await handle.execute_update(update, message)
+    await update(handle, message)
     return await handle.query(TicketWorkflow.view)
 
 

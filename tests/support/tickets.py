@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from workflows import lifecycle
-from workflows.models import (
-    AnyCommand,
+from workflows.commands import (
     AssignCommand,
-    CalendarSnapshot,
-    ChildTicketSpec,
-    Nature,
-    ProfileName,
-    ProfilePolicy,
-    ResolutionMethod,
     ResolveCommand,
     SplitCommand,
     StartCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    CalendarSnapshot,
+    Command,
+    Nature,
+    NewTicket,
+    ProfileName,
+    ProfilePolicy,
+    ResolutionMethod,
     TicketFields,
     TicketState,
-    WaitCommand,
     WaitReason,
 )
 from workflows.policy import policy_for
@@ -59,7 +61,7 @@ class Driver:
         self.state: TicketState = decision.state
         self.effects.extend(decision.effects)
 
-    def do(self, command: AnyCommand) -> TicketState:
+    def do(self, command: Command) -> TicketState:
         decision = lifecycle.decide(self.state, command, self.now, self.policy, CALENDAR)
         self.state = decision.state
         self.effects.extend(decision.effects)
@@ -105,7 +107,7 @@ def state_named(profile: ProfileName, name: str) -> TicketState:
     return driver.advance(timedelta(days=30))
 
 
-def _wait_for(profile: ProfileName, reason: str, now: datetime) -> AnyCommand:
+def _wait_for(profile: ProfileName, reason: str, now: datetime) -> Command:
     if reason == "customer":
         days = 3 if profile is ProfileName.ENATE else None
         return WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=days)
@@ -119,5 +121,5 @@ def _wait_for(profile: ProfileName, reason: str, now: datetime) -> AnyCommand:
         return WaitCommand(actor="ana", reason=WaitReason.CASE, case_ref="CASE-7")
     assert reason == "split"
     return SplitCommand(
-        actor="ana", children=(ChildTicketSpec(title="Part A"), ChildTicketSpec(title="Part B"))
+        actor="ana", children=(NewTicket(title="Part A"), NewTicket(title="Part B"))
     )

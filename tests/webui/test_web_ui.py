@@ -20,10 +20,15 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from tests.conftest import DEV_SERVER
 from tests.support.smtp import free_port
-from tests.support.temporal import FIELDS, command, eventually, start_ticket, strict_worker
-from workflows.models import AssignCommand, WaitCommand, WaitReason
+from tests.support.temporal import FIELDS, command, eventually, start_ticket, strict_worker, update
+from workflows.commands import (
+    AssignCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    WaitReason,
+)
 from workflows.search import ALL_KEYS
-from workflows.ticket import TicketWorkflow
 
 CHROMIUM = Path("/usr/bin/chromium")
 QUEUE = "tramita-web-ui-tests"
@@ -76,12 +81,8 @@ async def test_ticket_is_found_by_status_and_shows_summary_details_and_timer(
     settings = worker_settings.model_copy(update={"task_queue": QUEUE})
     async with strict_worker(env.client, settings, http_client):
         handle = await start_ticket(env.client, QUEUE)
-        await handle.execute_update(
-            TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana")
-        )
-        view = await command(
-            handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-        )
+        await update(handle, AssignCommand(actor="ana", assignee="ana"))
+        view = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
         assert view.deadlines[0].label == "Lembrete 1 de 2 ao cliente"
 
         # The attributes an operator filters on answer queries.

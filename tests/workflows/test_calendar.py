@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 
 from activities.calendar import build_calendar_snapshot
 from workflows import calendar as cal
-from workflows.models import CalendarRequest, CalendarSnapshot, Offset, OffsetUnit
+from workflows.models import (
+    CalendarRequest,
+    CalendarSnapshot,
+    Offset,
+    OffsetUnit,
+)
 
 SP = ZoneInfo("America/Sao_Paulo")
 NY = ZoneInfo("America/New_York")

@@ -11,43 +11,45 @@ from hypothesis import strategies as st
 
 from tests.support.tickets import CALENDAR, Driver
 from workflows import lifecycle
-from workflows.lifecycle import CommandRejected
-from workflows.models import (
-    AnyCommand,
+from workflows.commands import (
     AssignCommand,
-    AssigneeKind,
     CaseCompletedCommand,
     ChildClosedCommand,
-    ChildTicketSpec,
     CustomerReplyCommand,
-    DeadlineKind,
     EditCommand,
-    EventType,
     MergeCommand,
     NoteCommand,
-    ProfileName,
-    Qualification,
     QualifyCommand,
     RateCommand,
     ReleasePublishedCommand,
     ReopenCommand,
     RequeueCommand,
-    ResolutionMethod,
     ResolveCommand,
     ResumeCommand,
     RobotRejectCommand,
     SendEmailCommand,
     SplitCommand,
     StartCommand,
-    Status,
     SubmitCommand,
-    TicketState,
     UnassignCommand,
     WaitCommand,
+)
+from workflows.lifecycle import CommandRejected
+from workflows.models import (
+    AssigneeKind,
+    Command,
+    DeadlineKind,
+    EventType,
+    NewTicket,
+    ProfileName,
+    Qualification,
+    ResolutionMethod,
+    Status,
+    TicketState,
     WaitReason,
 )
 
-COMMANDS: list[AnyCommand] = [
+COMMANDS: list[Command] = [
     EditCommand(actor="ana", title="t2"),
     SubmitCommand(actor="ana"),
     AssignCommand(actor="ana", assignee="ana"),
@@ -77,7 +79,7 @@ COMMANDS: list[AnyCommand] = [
     QualifyCommand(actor="ana", qualification=Qualification.SOLVED),
     RateCommand(actor="c", score=4),
     MergeCommand(actor="ana", into="T9"),
-    SplitCommand(actor="ana", children=(ChildTicketSpec(title="c"),)),
+    SplitCommand(actor="ana", children=(NewTicket(title="c"),)),
     ChildClosedCommand(child="T1-1"),
 ]
 
@@ -116,7 +118,7 @@ def lifecycles(draw: st.DrawFn) -> list[TicketState]:
     return states
 
 
-def _legal(driver: Driver, command: AnyCommand) -> bool:
+def _legal(driver: Driver, command: Command) -> bool:
     try:
         lifecycle.check(driver.state, command, driver.now, driver.policy)
     except CommandRejected:

@@ -9,37 +9,39 @@ import pytest
 
 from tests.support.tickets import CALENDAR, COMPLETE_FIELDS, T0, Driver, state_named
 from workflows import lifecycle
-from workflows.lifecycle import CommandRejected
-from workflows.models import (
+from workflows.commands import (
     AssignCommand,
-    AssigneeKind,
     ChildClosedCommand,
-    ChildTicketSpec,
     CustomerReplyCommand,
-    DeadlineKind,
-    EmailKind,
-    EventType,
     MergeCommand,
-    MergeIntoEffect,
-    Nature,
     NoteCommand,
-    NotifyParentEffect,
-    ProfileName,
-    Qualification,
     QualifyCommand,
     ReleasePublishedCommand,
-    ResolutionMethod,
     ResolveCommand,
     RobotRejectCommand,
     SendEmailCommand,
-    SendEmailEffect,
     SplitCommand,
+    SubmitCommand,
+    WaitCommand,
+)
+from workflows.lifecycle import CommandRejected
+from workflows.models import (
+    AssigneeKind,
+    DeadlineKind,
+    EmailKind,
+    EventType,
+    MergeIntoEffect,
+    Nature,
+    NewTicket,
+    NotifyParentEffect,
+    ProfileName,
+    Qualification,
+    ResolutionMethod,
+    SendEmailEffect,
     StartChildEffect,
     Status,
-    SubmitCommand,
     TicketFields,
     TicketInput,
-    WaitCommand,
     WaitReason,
     WebhookEffect,
 )
@@ -377,7 +379,7 @@ def test_merge_resolves_and_sends_the_content_to_the_target() -> None:
 def test_split_starts_children_and_resolves_when_all_are_closed() -> None:
     driver = Driver(ENATE).in_progress()
     state = driver.do(
-        SplitCommand(actor="ana", children=(ChildTicketSpec(title="A"), ChildTicketSpec(title="B")))
+        SplitCommand(actor="ana", children=(NewTicket(title="A"), NewTicket(title="B")))
     )
     assert state.links.children == ("T1-1", "T1-2")
     starts = [e for e in driver.effects if isinstance(e, StartChildEffect)]

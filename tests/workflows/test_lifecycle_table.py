@@ -12,41 +12,43 @@ import pytest
 
 from tests.support.tickets import CALENDAR, T0, state_named
 from workflows import lifecycle
-from workflows.lifecycle import CommandRejected
-from workflows.models import (
-    AnyCommand,
+from workflows.commands import (
     AssignCommand,
     CaseCompletedCommand,
     ChildClosedCommand,
-    ChildTicketSpec,
     CustomerReplyCommand,
     EditCommand,
     MergeCommand,
     MergeReceivedCommand,
     NoteCommand,
-    ProfileName,
-    Qualification,
     QualifyCommand,
     RateCommand,
     ReleasePublishedCommand,
     ReopenCommand,
     RequeueCommand,
-    ResolutionMethod,
     ResolveCommand,
     ResumeCommand,
     RobotRejectCommand,
     SendEmailCommand,
     SplitCommand,
     StartCommand,
-    Status,
     SubmitCommand,
     UnassignCommand,
     WaitCommand,
+)
+from workflows.lifecycle import CommandRejected
+from workflows.models import (
+    Command,
+    NewTicket,
+    ProfileName,
+    Qualification,
+    ResolutionMethod,
+    Status,
     WaitReason,
 )
 from workflows.policy import policy_for
 
-SAMPLES: dict[str, AnyCommand] = {
+SAMPLES: dict[str, Command] = {
     "edit": EditCommand(actor="ana", title="New title"),
     "submit": SubmitCommand(actor="ana"),
     "assign": AssignCommand(actor="sofia", assignee="bruno"),
@@ -66,7 +68,7 @@ SAMPLES: dict[str, AnyCommand] = {
     "qualify": QualifyCommand(actor="ana", qualification=Qualification.PRODUCT_DEFECT),
     "rate": RateCommand(actor="cliente@example.com", score=5),
     "merge": MergeCommand(actor="ana", into="T2"),
-    "split": SplitCommand(actor="ana", children=(ChildTicketSpec(title="Child"),)),
+    "split": SplitCommand(actor="ana", children=(NewTicket(title="Child"),)),
     "merge_received": MergeReceivedCommand(actor="ana", source="T9", title="Dup"),
     "child_closed": ChildClosedCommand(child="nobody"),
 }

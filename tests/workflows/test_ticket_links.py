@@ -8,17 +8,19 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TEST_TASK_QUEUE
-from tests.support.temporal import command, events_of, eventually, start_ticket
-from workflows.models import (
-    ChildTicketSpec,
-    EventType,
+from tests.support.temporal import command, events_of, eventually, start_ticket, update
+from workflows.commands import (
     MergeCommand,
     NoteCommand,
-    ProfileName,
-    ResolutionMethod,
     ResolveCommand,
     SplitCommand,
     StartCommand,
+)
+from workflows.models import (
+    EventType,
+    NewTicket,
+    ProfileName,
+    ResolutionMethod,
     Status,
     workflow_id_for,
 )
@@ -32,13 +34,12 @@ async def test_split_resolves_the_parent_when_every_child_is_closed(
 ) -> None:
     client = time_env.client
     parent = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    await parent.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
+    await update(parent, StartCommand(actor="ana"))
     view = await command(
         parent,
-        TicketWorkflow.split,
         SplitCommand(
             actor="ana",
-            children=(ChildTicketSpec(title="Parte A"), ChildTicketSpec(title="Parte B")),
+            children=(NewTicket(title="Parte A"), NewTicket(title="Parte B")),
         ),
     )
     assert view.status_label == "Wait / Aguarde: Split into multiple tickets"
@@ -54,18 +55,16 @@ async def test_split_resolves_the_parent_when_every_child_is_closed(
     assert child.requester == view.requester  # inherited from the parent
     assert await (await first.describe()).static_summary() == "Parte A"
 
-    await first.execute_update(
-        TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
-    )
+    await update(first, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
     await eventually(
         lambda: parent.query(TicketWorkflow.view),
         lambda v: first_id in str(events_of(v, EventType.NOTE)),
     )
     assert (await parent.query(TicketWorkflow.view)).status is Status.WAITING
 
-    await second.execute_update(TicketWorkflow.start, StartCommand(actor="bruno"))
-    await second.execute_update(
-        TicketWorkflow.resolve,
+    await update(second, StartCommand(actor="bruno"))
+    await update(
+        second,
         ResolveCommand(actor="bruno", method=ResolutionMethod.CUSTOMER_RESPONSE, note="Feito"),
     )
     await time_env.sleep(timedelta(days=6))  # the child's feedback window ends, it closes
@@ -82,10 +81,8 @@ async def test_merge_moves_the_content_to_the_target(time_env: WorkflowEnvironme
     source = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
     target = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
     target_id = target.id.removeprefix("ticket-")
-    await source.execute_update(
-        TicketWorkflow.note, NoteCommand(actor="ana", body="Mesmo problema do outro")
-    )
-    view = await command(source, TicketWorkflow.merge, MergeCommand(actor="ana", into=target_id))
+    await update(source, NoteCommand(actor="ana", body="Mesmo problema do outro"))
+    view = await command(source, MergeCommand(actor="ana", into=target_id))
     assert view.status is Status.RESOLVED and view.links.merged_into == target_id
     merged = await eventually(
         lambda: target.query(TicketWorkflow.view), lambda v: bool(events_of(v, EventType.MERGED))
@@ -101,9 +98,7 @@ async def test_merge_into_an_unknown_ticket_is_reported_on_the_source(
     time_env: WorkflowEnvironment,
 ) -> None:
     source = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    await source.execute_update(
-        TicketWorkflow.merge, MergeCommand(actor="ana", into="does-not-exist")
-    )
+    await update(source, MergeCommand(actor="ana", into="does-not-exist"))
     view = await eventually(
         lambda: source.query(TicketWorkflow.view),
         lambda v: any(

@@ -24,21 +24,24 @@ from tests.support.temporal import (
     next_local,
     start_ticket,
     travel_to,
+    update,
+)
+from workflows.commands import (
+    AssignCommand,
+    CustomerReplyCommand,
+    ResolveCommand,
+    SendEmailCommand,
+    StartCommand,
+    WaitCommand,
 )
 from workflows.models import (
-    AssignCommand,
     CalendarSnapshot,
-    CustomerReplyCommand,
     EventType,
     ProfileName,
     Qualification,
     ResolutionMethod,
-    ResolveCommand,
-    SendEmailCommand,
-    StartCommand,
     Status,
     TicketView,
-    WaitCommand,
     WaitReason,
 )
 from workflows.ticket import TicketWorkflow
@@ -108,7 +111,7 @@ async def support_ticket_in_progress(
     env: WorkflowEnvironment, calendar: CalendarSnapshot
 ) -> Handle:
     handle = await start_ticket(env.client, TEST_TASK_QUEUE, calendar=calendar)
-    await handle.execute_update(TicketWorkflow.assign, AssignCommand(actor="ana", assignee="ana"))
+    await update(handle, AssignCommand(actor="ana", assignee="ana"))
     return handle
 
 
@@ -119,9 +122,7 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     monday = await quiet_monday(time_env, calendar)
     await travel_to(time_env, local(monday, time(10)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await command(
-        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    view = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     assert view.qualification is Qualification.UNDEFINED_LACK_OF_INFO
     action = view.timeline[-1].at
     assert action.astimezone(SP).replace(tzinfo=None) - datetime.combine(monday, time(10)) < SECOND
@@ -166,7 +167,6 @@ async def test_support_validation_after_17_30_on_friday_reminds_monday_morning(
     handle = await support_ticket_in_progress(time_env, calendar)
     view = await command(
         handle,
-        TicketWorkflow.resolve,
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE),
     )
     assert view.status_label == "Validação cliente"
@@ -202,9 +202,7 @@ async def test_reminders_skip_a_brazilian_national_holiday(
     christmas = date(year, 12, 25)
     await travel_to(time_env, local(start, time(10)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await command(
-        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    view = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
 
     def business_days_after(day: date, count: int) -> date:
         while count:
@@ -227,13 +225,9 @@ async def test_support_email_restarts_the_clock(time_env: WorkflowEnvironment) -
     monday = await quiet_monday(time_env, calendar)
     await travel_to(time_env, local(monday, time(10)))
     handle = await support_ticket_in_progress(time_env, calendar)
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     await travel_to(time_env, local(monday + timedelta(days=1), time(10)))
-    view = await command(
-        handle, TicketWorkflow.send_email, SendEmailCommand(actor="ana", body="Alguma novidade?")
-    )
+    view = await command(handle, SendEmailCommand(actor="ana", body="Alguma novidade?"))
     thursday = same_time(monday + timedelta(days=3), view.timeline[-1].at)
     assert view.deadlines[0].due_at == thursday
     await travel_to(time_env, local(monday + timedelta(days=2), time(10)) + SECOND)
@@ -247,13 +241,10 @@ async def test_customer_reply_stops_the_reminders(
     handle = await support_ticket_in_progress(
         time_env, brazil_calendar((await time_env.get_current_time()).year)
     )
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     await time_env.sleep(timedelta(hours=20))
     view = await command(
         handle,
-        TicketWorkflow.customer_reply,
         CustomerReplyCommand(actor="cliente@example.com", body="Segue o log"),
     )
     assert (view.status, view.highlighted, view.deadlines) == (Status.IN_PROGRESS, True, ())
@@ -278,7 +269,7 @@ async def test_release_and_joint_analysis_waits_never_close(
     handle = await support_ticket_in_progress(
         time_env, brazil_calendar((await time_env.get_current_time()).year)
     )
-    await handle.execute_update(TicketWorkflow.wait, wait)
+    await update(handle, wait)
     await time_env.sleep(timedelta(days=45))
     view = await view_of(handle)
     assert (view.status, view.deadlines) == (Status.WAITING, ())
@@ -287,7 +278,7 @@ async def test_release_and_joint_analysis_waits_never_close(
 
 async def enate_in_progress(env: WorkflowEnvironment) -> Handle:
     handle = await start_ticket(env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    await handle.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
+    await update(handle, StartCommand(actor="ana"))
     return handle
 
 
@@ -295,9 +286,7 @@ async def test_enate_wait_for_info_returns_highlighted_after_its_days(
     time_env: WorkflowEnvironment,
 ) -> None:
     handle = await enate_in_progress(time_env)
-    view = await command(
-        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=3)
-    )
+    view = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=3))
     since = view.timeline[-1].at
     assert view.status_label == "Wait / Aguarde: Wait for more info"
     due = since + timedelta(days=3)  # calendar days; São Paulo has no DST
@@ -318,9 +307,9 @@ async def test_enate_close_if_no_response_resolves_then_closes_after_the_feedbac
     handle = await start_ticket(
         time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE, calendar=calendar
     )
-    await handle.execute_update(TicketWorkflow.start, StartCommand(actor="ana"))
-    await handle.execute_update(
-        TicketWorkflow.wait,
+    await update(handle, StartCommand(actor="ana"))
+    await update(
+        handle,
         WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=2, close_if_no_response=True),
     )
     wednesday = same_time(monday + timedelta(days=2), (await view_of(handle)).timeline[-1].at)
@@ -342,14 +331,13 @@ async def test_enate_customer_reply_inside_the_feedback_window_reopens(
     time_env: WorkflowEnvironment,
 ) -> None:
     handle = await enate_in_progress(time_env)
-    await handle.execute_update(
-        TicketWorkflow.resolve,
+    await update(
+        handle,
         ResolveCommand(actor="ana", method=ResolutionMethod.CUSTOMER_RESPONSE, note="Resolvido."),
     )
     await time_env.sleep(timedelta(hours=20))
     view = await command(
         handle,
-        TicketWorkflow.customer_reply,
         CustomerReplyCommand(actor="cliente@example.com", body="Não resolveu"),
     )
     assert (view.status, view.highlighted) == (Status.IN_PROGRESS, True)
@@ -360,9 +348,7 @@ async def test_enate_customer_reply_inside_the_feedback_window_reopens(
 async def test_follow_up_comes_back_at_its_date(time_env: WorkflowEnvironment) -> None:
     handle = await enate_in_progress(time_env)
     until = (await time_env.get_current_time()).replace(microsecond=0) + timedelta(days=9, hours=5)
-    await handle.execute_update(
-        TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.FOLLOW_UP, until=until)
-    )
+    await update(handle, WaitCommand(actor="ana", reason=WaitReason.FOLLOW_UP, until=until))
     await travel_to(time_env, until - SECOND)
     assert (await view_of(handle)).status is Status.WAITING
     await travel_to(time_env, until + SECOND)
@@ -392,9 +378,7 @@ async def test_reminder_across_a_dst_change_keeps_the_local_time(
         pytest.skip("the DST change is too close to plan a Friday before it")
     await travel_to(time_env, start)
     handle = await support_ticket_in_progress(time_env, calendar)
-    view = await command(
-        handle, TicketWorkflow.wait, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER)
-    )
+    view = await command(handle, WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     tuesday = same_time(friday + timedelta(days=4), view.timeline[-1].at, new_york)
     assert view.deadlines[0].due_at == tuesday
     assert tuesday - start != timedelta(days=4)  # an hour more or less of real time

@@ -20,22 +20,26 @@ from tests.support.temporal import (
     events_of,
     eventually,
     search_attributes,
+    signal,
     start_ticket,
+    update,
 )
-from workflows.models import (
+from workflows.commands import (
     AssignCommand,
-    EventType,
     NoteCommand,
-    ProfileName,
     ReopenCommand,
-    ResolutionMethod,
     ResolveCommand,
     StartCommand,
-    Status,
     SubmitCommand,
+    WaitCommand,
+)
+from workflows.models import (
+    EventType,
+    ProfileName,
+    ResolutionMethod,
+    Status,
     TicketFields,
     TicketView,
-    WaitCommand,
     WaitReason,
 )
 from workflows.search import (
@@ -54,9 +58,7 @@ pytestmark = pytest.mark.usefixtures("time_worker")
 
 async def test_update_answers_the_new_view(time_env: WorkflowEnvironment) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
-    view = await command(
-        handle, TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="ana")
-    )
+    view = await command(handle, AssignCommand(actor="sofia", assignee="ana"))
     assert view.status is Status.IN_PROGRESS
     assert view.assignee is not None and view.assignee.id == "ana"
     assert (await handle.query(TicketWorkflow.view)).status is Status.IN_PROGRESS
@@ -65,7 +67,7 @@ async def test_update_answers_the_new_view(time_env: WorkflowEnvironment) -> Non
 async def test_illegal_update_is_rejected_with_the_reason(time_env: WorkflowEnvironment) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
     with pytest.raises(WorkflowUpdateFailedError) as failure:
-        await handle.execute_update(TicketWorkflow.reopen, ReopenCommand(actor="ana"))
+        await update(handle, ReopenCommand(actor="ana"))
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "invalid_transition"
@@ -79,7 +81,7 @@ async def test_submit_rejection_lists_missing_fields(time_env: WorkflowEnvironme
         time_env.client, TEST_TASK_QUEUE, fields=TicketFields(title="only title"), submit=False
     )
     with pytest.raises(WorkflowUpdateFailedError) as failure:
-        await handle.execute_update(TicketWorkflow.submit, SubmitCommand(actor="ana"))
+        await update(handle, SubmitCommand(actor="ana"))
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "missing_fields"
     assert cause.details[0]["missing"] == [
@@ -94,9 +96,9 @@ async def test_signal_of_the_same_name_applies_and_rejections_land_on_the_timeli
     time_env: WorkflowEnvironment,
 ) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE)
-    await handle.signal(TicketWorkflow.assign_signal, AssignCommand(actor="sofia", assignee="ana"))
-    await handle.signal(TicketWorkflow.reopen_signal, ReopenCommand(actor="bruno"))
-    await handle.signal(TicketWorkflow.note_signal, NoteCommand(actor="ana", body="still alive"))
+    await signal(handle, AssignCommand(actor="sofia", assignee="ana"))
+    await signal(handle, ReopenCommand(actor="bruno"))
+    await signal(handle, NoteCommand(actor="ana", body="still alive"))
     view = await eventually(
         lambda: handle.query(TicketWorkflow.view),
         lambda v: bool(events_of(v, EventType.NOTE)[1:]),
@@ -117,9 +119,7 @@ async def test_search_attributes_and_summary_follow_the_ticket(
     time_env: WorkflowEnvironment,
 ) -> None:
     handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    await handle.execute_update(
-        TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="bruno")
-    )
+    await update(handle, AssignCommand(actor="sofia", assignee="bruno"))
 
     attributes = await eventually(
         lambda: search_attributes(time_env.client, handle.id),
@@ -130,9 +130,9 @@ async def test_search_attributes_and_summary_follow_the_ticket(
     assert attributes[TICKET_REQUESTER.name] == FIELDS.requester
     assert TICKET_NEXT_DEADLINE.name not in attributes
     assert attributes[TICKET_HIGHLIGHTED.name] is False
-    await handle.execute_update(TicketWorkflow.start, StartCommand(actor="bruno"))
-    await handle.execute_update(
-        TicketWorkflow.wait,
+    await update(handle, StartCommand(actor="bruno"))
+    await update(
+        handle,
         WaitCommand(
             actor="bruno",
             reason=WaitReason.FOLLOW_UP,
@@ -164,9 +164,7 @@ async def test_ticket_started_listed_upserts_only_what_changes(
     listed = await start_ticket(time_env.client, TEST_TASK_QUEUE, listed=True)
     unlisted = await start_ticket(time_env.client, TEST_TASK_QUEUE)
     for handle in (listed, unlisted):
-        await handle.execute_update(
-            TicketWorkflow.assign, AssignCommand(actor="sofia", assignee="bruno")
-        )
+        await update(handle, AssignCommand(actor="sofia", assignee="bruno"))
 
     # Listed from its start, the ticket's first upsert is the assignment's change alone.
     assert await upserted(listed) == [{TICKET_STATUS.name, TICKET_ASSIGNEE.name}]
@@ -191,9 +189,7 @@ async def test_closed_ticket_is_archived_and_only_older_inputs_ask_the_patch(
         archive_locally=archive_locally,
     )
     # Enate closes spam at once: the ticket completes without waiting for any timer.
-    await handle.execute_update(
-        TicketWorkflow.resolve, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM)
-    )
+    await update(handle, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
     closed = await handle.result()
 
     archived = await asyncio.to_thread(

@@ -1,0 +1,284 @@
+"""What the routes ask of Tramita: open, read, list and command tickets, for a caller.
+
+The service chooses what each caller reads (the staff view, or the core's customer view
+for a requester), derives the Temporal ids that make retries safe, and gathers the
+facts a rule needs from elsewhere (a merge target's status) before the core decides.
+It raises domain errors (``api.failures`` and the core's ``CommandRejected``);
+``api.errors`` turns them into HTTP.
+
+Decisions where the design is silent (also in README):
+
+* An ``Idempotency-Key`` is the caller's: the update id is derived from the caller, the
+  ticket, the command, the key and the body, so no one else's key can replay an answer,
+  and the same key with another command or body is refused (``idempotency_key_reused``).
+* A ticket created with an ``Idempotency-Key`` and no ``id`` gets an id derived from the
+  caller and the key, so the retry finds the same ticket.
+* Releases are found through visibility, which is eventually consistent: a ticket that
+  entered the release wait a moment ago may be missed; publish again to catch it (each
+  ticket moves once, whatever the number of calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from temporalio.client import Client
+
+from activities.archive import ArchiveStore
+from activities.calendar import build_calendar_snapshot
+from api.failures import IdempotencyKeyReused, TicketNotFound
+from api.gateway import TicketGateway
+from api.inbound_routing import InboundRouter, derived_id
+from api.listing import TicketFilters, TicketLister, quote
+from api.principal import Principal
+from api.schemas import FollowUpBody, TicketList
+from api.tokens import PageTokens
+from config import Settings
+from workflows import lifecycle
+from workflows.commands import MergeCommand, ReleasePublishedCommand, spec_of
+from workflows.models import (
+    CalendarRequest,
+    CalendarSnapshot,
+    Command,
+    CustomerView,
+    NewTicket,
+    Status,
+    TicketInput,
+    TicketView,
+)
+from workflows.policy import PolicySource, policy_for
+from workflows.search import TICKET_RELEASE, TICKET_STATUS, TICKET_WAIT_REASON
+from workflows.transaction import CommandRejected
+
+RELEASE_PARALLELISM = 16
+REQUEST_MEMO = "request"
+
+Reading = TicketView | CustomerView
+
+
+@lru_cache(maxsize=8)
+def _calendar(template: CalendarSnapshot, year: int, years_ahead: int) -> CalendarSnapshot:
+    return build_calendar_snapshot(
+        CalendarRequest.like(template, from_year=year, years_ahead=years_ahead)
+    )
+
+
+def fingerprint(*parts: Any) -> str:
+    """A digest of a request's meaning (JSON, keys sorted), to tell two bodies apart."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class TicketService:
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        archive: ArchiveStore,
+        *,
+        rpc_timeout: timedelta,
+        policies: PolicySource = policy_for,
+    ) -> None:
+        self._settings = settings
+        self._policies = policies
+        self._archive = archive
+        self._client = client
+        self._rpc_timeout = rpc_timeout
+        self.gateway = TicketGateway(client, archive, rpc_timeout=rpc_timeout)
+        self.lister = TicketLister(
+            client, archive, PageTokens(settings.api_keys), policies, rpc_timeout=rpc_timeout
+        )
+        self.inbound = InboundRouter(self.gateway, self)
+
+    # ------------------------------------------------------------------ reading
+
+    def for_reader(self, view: TicketView, principal: Principal) -> Reading:
+        """The view a caller may read: the customer view for a requester."""
+        if principal.is_requester:
+            return lifecycle.customer_view(view, self._policies(view.profile))
+        return view
+
+    async def read_for(self, ticket_id: str, principal: Principal) -> Reading:
+        view = await self.gateway.read(ticket_id)
+        if principal.is_requester and not lifecycle.is_requester(view.requester, principal.subject):
+            raise TicketNotFound(ticket_id)
+        return self.for_reader(view, principal)
+
+    async def list_tickets(
+        self, filters: TicketFilters, *, page_size: int, page_token: str | None
+    ) -> TicketList:
+        return await self.lister.list_tickets(filters, page_size=page_size, page_token=page_token)
+
+    # ------------------------------------------------------------------ opening
+
+    def calendar(self) -> CalendarSnapshot:
+        year = datetime.now(UTC).year
+        return _calendar(
+            self._settings.calendar_template(), year, self._settings.calendar_years_ahead
+        )
+
+    def _ticket_input(
+        self,
+        ticket_id: str,
+        request: NewTicket,
+        *,
+        actor: str,
+        follow_up_of: str | None = None,
+    ) -> TicketInput:
+        fields = request.ticket_fields()
+        if request.submit:
+            missing = lifecycle.missing_submit_fields(fields)
+            if missing:
+                raise CommandRejected(
+                    f"cannot submit: missing {', '.join(missing)}",
+                    status=Status.DRAFT,
+                    code="missing_fields",
+                    missing=missing,
+                )
+        return TicketInput(
+            ticket_id=ticket_id,
+            policy=self._policies(request.profile or self._settings.default_profile),
+            calendar=self.calendar(),
+            deliver_webhooks=bool(self._settings.webhook_urls),
+            archive_locally=True,
+            fields=fields,
+            submit=request.submit,
+            actor=actor,
+            follow_up_of=follow_up_of,
+        )
+
+    async def create(
+        self,
+        request: NewTicket,
+        *,
+        actor: str,
+        idempotency_key: str | None,
+        follow_up_of: str | None = None,
+    ) -> TicketView:
+        ticket_id = request.id or (
+            derived_id("k", actor, idempotency_key) if idempotency_key else secrets.token_hex(6)
+        )
+        ticket = self._ticket_input(ticket_id, request, actor=actor, follow_up_of=follow_up_of)
+        meaning = fingerprint("create", actor, request.model_dump(mode="json"), follow_up_of)
+        view, new = await self.gateway.start(
+            ticket, task_queue=self._settings.task_queue, memo={REQUEST_MEMO: meaning}
+        )
+        if not new and idempotency_key is not None and request.id is None:
+            first = await self.gateway.memo(ticket_id, REQUEST_MEMO)
+            if first is not None and first != meaning:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key already created a ticket with another body; "
+                    "use a new key for a new ticket"
+                )
+        return view
+
+    async def open_from_email(
+        self, ticket_id: str, request: NewTicket, *, actor: str, follow_up_of: str | None
+    ) -> bool:
+        if await self.gateway.run_status(ticket_id) is not None:
+            return False
+        ticket = self._ticket_input(ticket_id, request, actor=actor, follow_up_of=follow_up_of)
+        await self.gateway.start(ticket, task_queue=self._settings.task_queue)
+        if follow_up_of is not None:
+            await asyncio.to_thread(self._archive.add_follow_up, follow_up_of, ticket_id)
+        return True
+
+    async def follow_up(
+        self, ticket_id: str, body: FollowUpBody, *, actor: str, idempotency_key: str | None
+    ) -> TicketView:
+        original = await self.gateway.read(ticket_id)
+        lifecycle.check_follow_up(original)
+        follow_up = await self.create(
+            NewTicket(
+                profile=original.profile,
+                title=body.title or f"Follow-up: {original.title or original.id}"[:200],
+                description=body.description or original.description,
+                category=original.category,
+                priority=original.priority,
+                nature=original.nature,
+                requester=original.requester,
+                requester_kind=original.requester_kind,
+                primary_contact=original.primary_contact,
+                contacts=original.contacts or None,
+            ),
+            actor=actor,
+            idempotency_key=idempotency_key and f"follow-up:{ticket_id}:{idempotency_key}",
+            follow_up_of=ticket_id,
+        )
+        await asyncio.to_thread(self._archive.add_follow_up, ticket_id, follow_up.id)
+        return follow_up
+
+    # ------------------------------------------------------------------ commands
+
+    async def command(
+        self, ticket_id: str, command: Command, *, principal: Principal, idempotency_key: str | None
+    ) -> Reading:
+        """Apply a caller's command; answer the view that caller may read."""
+        update_id = self.update_id(ticket_id, command, principal, idempotency_key)
+        if isinstance(command, MergeCommand):
+            command = await self._with_merge_target(ticket_id, command)
+        view = await self.gateway.send(ticket_id, command, update_id=update_id)
+        return self.for_reader(view, principal)
+
+    @staticmethod
+    def update_id(
+        ticket_id: str, command: Command, principal: Principal, idempotency_key: str | None
+    ) -> str | None:
+        """The Update id: the caller's key, tied to the caller, ticket, command and body,
+        so a retry gets the first answer and no other caller's key can replay it."""
+        if idempotency_key is None:
+            return None  # the SDK makes a fresh one: a plain request applies each time
+        spec = spec_of(command)
+        body = command.model_dump(
+            mode="json", exclude=set(command.ENVELOPE | command.INTERNAL_FIELDS)
+        )
+        digest = fingerprint(principal.subject, ticket_id, spec.name, idempotency_key, body)
+        return f"{spec.name}:{digest[:40]}"
+
+    async def _with_merge_target(self, ticket_id: str, command: MergeCommand) -> MergeCommand:
+        """The merge rule needs the target's status, which only Temporal or the archive
+        can tell; the core decides with it."""
+        if command.into == ticket_id:
+            return command
+        try:
+            target = await self.gateway.read(command.into)
+        except TicketNotFound:
+            return command.model_copy(update={"target_missing": True})
+        return command.model_copy(update={"target_status": target.status})
+
+    # ------------------------------------------------------------------ releases
+
+    async def publish_release(self, version: str, *, actor: str) -> list[str]:
+        query = (
+            f"WorkflowType = 'TicketWorkflow' AND {TICKET_STATUS.name} = 'waiting' AND "
+            f"{TICKET_WAIT_REASON.name} = 'release' AND {TICKET_RELEASE.name} = {quote(version)}"
+        )
+        ids = [
+            execution.id.removeprefix("ticket-")
+            async for execution in self._client.list_workflows(query, rpc_timeout=self._rpc_timeout)
+        ]
+        gate = asyncio.Semaphore(RELEASE_PARALLELISM)
+        # A fresh id per publication: a caller's key can never collide with it, and a
+        # second publication of the same version finds the tickets already moved (409).
+        publication = secrets.token_hex(8)
+
+        async def move(ticket_id: str) -> str | None:
+            async with gate:
+                try:
+                    await self.gateway.send(
+                        ticket_id,
+                        ReleasePublishedCommand(actor=actor, version=version),
+                        update_id=f"release:{publication}",
+                    )
+                except (CommandRejected, TicketNotFound):
+                    return None  # it left the release wait meanwhile, or closed
+                return ticket_id
+
+        moved = await asyncio.gather(*(move(ticket_id) for ticket_id in ids))
+        return sorted(ticket_id for ticket_id in moved if ticket_id is not None)

@@ -1,0 +1,304 @@
+"""Every timer a ticket can arm, as one table keyed by deadline kind. Pure.
+
+A timer is declared once, in :data:`TIMERS`: when the state arms it (``arm``), what
+firing it does (``fire``) and whether firing changes the status. Deadlines are never
+stored by hand: :func:`compute_deadlines` derives them from the state after every
+change, so they always match the status. Labels come from the profile's policy
+(``deadline_labels``, by the keys in :data:`LABEL_KEYS`).
+
+Decisions (also in README):
+
+* Overdue deadlines (a worker that was down): if a status-changing deadline is due, it
+  wins and due reminders are dropped (a reminder after the close is pointless); if only
+  reminders are due, the latest one is sent once and the earlier ones count as sent.
+* A reminder pushed to the next business opening is dropped when that is not before
+  the automatic close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from workflows import calendar as cal
+from workflows.models import (
+    DEADLINE_LABELS,
+    CalendarSnapshot,
+    Deadline,
+    DeadlineKind,
+    EmailKind,
+    EventType,
+    Offset,
+    OffsetUnit,
+    ProfilePolicy,
+    Qualification,
+    Resolution,
+    ResolutionMethod,
+    SendEmailEffect,
+    Status,
+    TicketState,
+    WaitReason,
+)
+from workflows.transaction import Transaction, as_utc, customer_recipients
+
+# Every label key a timer uses; a profile's ``deadline_labels`` must name them all.
+LABEL_KEYS = (
+    "customer_reminder",
+    "validation_reminder",
+    "close_no_info",
+    "close_resolved",
+    "auto_resolve",
+    "wait_end",
+    "follow_up",
+)
+
+
+def label(policy: ProfilePolicy, key: str, **values: int) -> str:
+    text = policy.deadline_labels.get(key) or DEADLINE_LABELS["en"][key]
+    return text.format(**values) if values else text
+
+
+@dataclass(frozen=True)
+class StatusClock:
+    """The clocked timers of the current status: reminders, then the automatic close."""
+
+    reminders: tuple[Offset, ...]
+    close_after: Offset
+    reminder_label: str
+    close_label: str
+    reminder_template: str
+
+
+def status_clock(state: TicketState, policy: ProfilePolicy) -> StatusClock | None:
+    timers = policy.timers
+    wait = state.wait
+    if (
+        state.status is Status.WAITING
+        and wait is not None
+        and wait.reason is WaitReason.CUSTOMER
+        and timers.customer_wait_close is not None
+    ):
+        return StatusClock(
+            timers.customer_wait_reminders,
+            timers.customer_wait_close,
+            "customer_reminder",
+            "close_no_info",
+            "customer_wait_reminder",
+        )
+    if state.status is Status.RESOLVED:
+        return StatusClock(
+            timers.resolved_reminders,
+            timers.resolved_close,
+            "validation_reminder",
+            "close_resolved",
+            "validation_reminder",
+        )
+    return None
+
+
+def _close_at(
+    state: TicketState, clock: StatusClock, calendar: CalendarSnapshot
+) -> datetime | None:
+    if state.clock is None:
+        return None
+    return cal.apply_offset(state.clock.started_at, clock.close_after, calendar)
+
+
+# ----- arming
+
+
+def _arm_reminders(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+) -> Iterable[Deadline]:
+    clock = status_clock(state, policy)
+    close_at = _close_at(state, clock, calendar) if clock else None
+    if clock is None or close_at is None or state.clock is None:
+        return
+    total = len(clock.reminders)
+    for index, offset in enumerate(clock.reminders):
+        if index < state.clock.reminders_sent:
+            continue
+        due = cal.apply_offset(state.clock.started_at, offset, calendar)
+        if policy.timers.defer_reminders_to_business_hours:
+            due = cal.next_business_opening(due, calendar)
+        if due < close_at:
+            text = label(policy, clock.reminder_label, number=index + 1, total=total)
+            yield Deadline(kind=DeadlineKind.REMINDER, due_at=due, label=text)
+
+
+def _arm_auto_close(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+) -> Iterable[Deadline]:
+    clock = status_clock(state, policy)
+    close_at = _close_at(state, clock, calendar) if clock else None
+    if clock is not None and close_at is not None:
+        yield Deadline(
+            kind=DeadlineKind.AUTO_CLOSE, due_at=close_at, label=label(policy, clock.close_label)
+        )
+
+
+def _timed_customer_wait_end(state: TicketState, calendar: CalendarSnapshot) -> datetime | None:
+    """Enate's customer wait: ``days`` calendar days after the wait command."""
+    wait = state.wait
+    if state.status is not Status.WAITING or wait is None or wait.reason is not WaitReason.CUSTOMER:
+        return None
+    if wait.days is None:
+        return None
+    return cal.apply_offset(
+        wait.since, Offset(amount=wait.days, unit=OffsetUnit.CALENDAR_DAYS), calendar
+    )
+
+
+def _arm_wait_end(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+) -> Iterable[Deadline]:
+    wait = state.wait
+    if state.status is not Status.WAITING or wait is None:
+        return
+    if policy.timers.customer_wait_close is None and not wait.close_if_no_response:
+        due = _timed_customer_wait_end(state, calendar)
+        if due is not None:
+            yield Deadline(kind=DeadlineKind.WAIT_END, due_at=due, label=label(policy, "wait_end"))
+    if wait.reason is WaitReason.FOLLOW_UP and wait.until is not None:
+        yield Deadline(
+            kind=DeadlineKind.WAIT_END,
+            due_at=as_utc(wait.until),
+            label=label(policy, "follow_up"),
+        )
+
+
+def _arm_auto_resolve(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+) -> Iterable[Deadline]:
+    wait = state.wait
+    if wait is None or not wait.close_if_no_response or policy.timers.customer_wait_close:
+        return
+    due = _timed_customer_wait_end(state, calendar)
+    if due is not None:
+        yield Deadline(
+            kind=DeadlineKind.AUTO_RESOLVE, due_at=due, label=label(policy, "auto_resolve")
+        )
+
+
+# ----- firing
+
+
+def _fire_reminders(tx: Transaction, due: list[Deadline]) -> None:
+    """The latest due reminder goes out once; earlier ones still due count as sent."""
+    state = tx.state
+    clock = status_clock(state, tx.policy)
+    assert clock is not None and state.clock is not None, "reminders belong to a status clock"
+    number = state.clock.reminders_sent + len(due)
+    recipients = customer_recipients(state)
+    close = next((d for d in state.deadlines if d.kind is DeadlineKind.AUTO_CLOSE), None)
+    total = len(clock.reminders)
+    seq = tx.record(
+        EventType.REMINDER_SENT,
+        {
+            "number": number,
+            "total": total,
+            "due_at": due[-1].due_at.isoformat(),
+            "skipped": len(due) - 1,
+            "to": list(recipients),
+            "template": clock.reminder_template,
+        },
+    )
+    tx.update(clock=state.clock.model_copy(update={"reminders_sent": number}))
+    if recipients:
+        tx.effect(
+            SendEmailEffect(
+                kind=EmailKind.REMINDER,
+                seq=seq,
+                to=recipients,
+                template=clock.reminder_template,
+                reminder_number=number,
+                reminder_total=total,
+                closes_at=close.due_at if close else None,
+            )
+        )
+
+
+def _fired(deadline: Deadline) -> dict[str, str]:
+    return {"deadline": deadline.kind.value, "due_at": deadline.due_at.isoformat()}
+
+
+def _fire_wait_end(tx: Transaction, due: list[Deadline]) -> None:
+    wait = tx.state.wait
+    if wait is None:
+        return
+    tx.record(EventType.WAIT_ENDED, {**_fired(due[0]), "reason": wait.reason.value})
+    tx.leave_wait()
+    tx.enter(Status.IN_PROGRESS)
+    tx.update(highlighted=True)
+
+
+def _fire_auto_resolve(tx: Transaction, due: list[Deadline]) -> None:
+    wait = tx.state.wait
+    if wait is None:
+        return
+    tx.record(EventType.WAIT_ENDED, {**_fired(due[0]), "reason": wait.reason.value})
+    tx.leave_wait()
+    tx.resolve(ResolutionMethod.NO_CUSTOMER_RESPONSE, message_seq=None)
+
+
+def _fire_auto_close(tx: Transaction, due: list[Deadline]) -> None:
+    state = tx.state
+    if state.status is Status.WAITING:
+        # Support: closed for lack of information, whatever the nature.
+        if state.qualification is not Qualification.UNDEFINED_LACK_OF_INFO:
+            tx.update(qualification=Qualification.UNDEFINED_LACK_OF_INFO)
+            tx.record(
+                EventType.QUALIFIED,
+                {"qualification": Qualification.UNDEFINED_LACK_OF_INFO.value, "auto": True},
+            )
+        tx.update(wait=None)
+        tx.update(
+            resolution=Resolution(
+                method=ResolutionMethod.NO_CUSTOMER_RESPONSE, at=tx.now, message_seq=None
+            )
+        )
+    tx.close(_fired(due[0]))
+
+
+ArmRule = Callable[[TicketState, ProfilePolicy, CalendarSnapshot], Iterable[Deadline]]
+FireRule = Callable[[Transaction, list[Deadline]], None]
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    kind: DeadlineKind
+    arm: ArmRule
+    fire: FireRule
+    """Called with the due deadlines of this kind, earliest first."""
+    changes_status: bool
+
+
+TIMERS: tuple[TimerSpec, ...] = (
+    TimerSpec(DeadlineKind.REMINDER, _arm_reminders, _fire_reminders, changes_status=False),
+    TimerSpec(DeadlineKind.AUTO_CLOSE, _arm_auto_close, _fire_auto_close, changes_status=True),
+    TimerSpec(DeadlineKind.WAIT_END, _arm_wait_end, _fire_wait_end, changes_status=True),
+    TimerSpec(
+        DeadlineKind.AUTO_RESOLVE, _arm_auto_resolve, _fire_auto_resolve, changes_status=True
+    ),
+)
+BY_KIND: dict[DeadlineKind, TimerSpec] = {timer.kind: timer for timer in TIMERS}
+
+
+def compute_deadlines(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+) -> tuple[Deadline, ...]:
+    """Every timer the state arms, earliest first. A pure function of the state."""
+    deadlines = [d for timer in TIMERS for d in timer.arm(state, policy, calendar)]
+    return tuple(sorted(deadlines, key=lambda d: d.due_at))
+
+
+def fire_due(tx: Transaction, due: list[Deadline]) -> None:
+    """Fire what is due: the first status-changing deadline wins, else the reminders."""
+    transition = next((d for d in due if BY_KIND[d.kind].changes_status), None)
+    if transition is not None:
+        BY_KIND[transition.kind].fire(tx, [transition])
+        return
+    reminders = [d for d in due if d.kind is DeadlineKind.REMINDER]
+    if reminders:
+        BY_KIND[DeadlineKind.REMINDER].fire(tx, reminders)
