@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = 10.0
 
-    archive_url: str = "sqlite:///.data/archive.db"
+    archive_url: str = ""
+    """SQLAlchemy URL of the archive (and ticket store). Unset: ``archive.db`` in
+    ``data_dir``, so moving the data directory moves every file of a dev stack."""
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -145,6 +147,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _archive_in_the_data_directory(self) -> Settings:
+        if not self.archive_url.strip():
+            self.archive_url = f"sqlite:///{self.data_dir / 'archive.db'}"
+        return self
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> Settings:

@@ -36,6 +36,7 @@ REJECTION_STATUS = {
     "invalid_command": 422,
     "not_found": 404,
     "forbidden": 403,
+    "idempotency_key_reused": 422,
 }
 
 

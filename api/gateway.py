@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import cast, get_args
 
 from temporalio.client import (
     Client,
@@ -80,9 +81,7 @@ RETRYABLE_CODES = frozenset(
         RPCStatusCode.UNKNOWN,
     }
 )
-REJECTION_CODES: frozenset[RejectionCode] = frozenset(
-    {"invalid_transition", "missing_fields", "invalid_command", "not_found", "forbidden"}
-)
+REJECTION_CODES: frozenset[str] = frozenset(get_args(RejectionCode))
 
 
 class TicketGateway:
@@ -282,7 +281,7 @@ def _rejection(failure: WorkflowUpdateFailedError) -> Exception:
     if isinstance(cause, ApplicationError) and cause.type in REJECTION_CODES:
         info = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         status = Status(info["status"]) if info.get("status") else Status.CLOSED
-        code: RejectionCode = cause.type
+        code = cast(RejectionCode, cause.type)
         return CommandRejected(
             cause.message, status=status, code=code, missing=info.get("missing", ())
         )

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.archive import ArchiveStore
-from api.errors import ApiError, install_error_handlers
+from api.errors import install_error_handlers
 from api.metrics import RequestMetrics
-from api.routes import commands, health, inbound, releases, tickets
+from api.routes import commands, docs, health, inbound, releases, tickets
 from api.service import TicketService
 from config import Settings, connect, get_settings
 from workflows.policy import PolicySource, policy_for
@@ -45,7 +45,12 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Answers 413 to request bodies over ``max_bytes``, declared or streamed."""
+    """Answers 413 to request bodies over ``max_bytes``, declared or streamed.
+
+    A declared Content-Length over the limit is refused before the app runs. A streamed
+    (chunked) body is counted as it arrives: past the limit the app's read fails, and
+    whatever the app then answers is replaced by the 413.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -60,17 +65,34 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
+        too_large = False
+        answered = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            nonlocal answered
+            if too_large:
+                if not answered:
+                    answered = True
+                    await self._refuse(send)
+                return
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except BodyTooLarge:
+            if not answered:
+                await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -86,6 +108,7 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
                 ],
             }
         )
@@ -119,6 +142,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api.routes.docs, with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.temporal_client = client
@@ -128,14 +153,6 @@ def create_app(
         c, settings, archive, rpc_timeout=rpc_timeout, policies=policies
     )
     install_error_handlers(app)
-
-    @app.exception_handler(BodyTooLarge)
-    async def too_large(request: object, exc: BodyTooLarge) -> None:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"request bodies are limited to {settings.max_body_bytes} bytes",
-        )
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
@@ -147,6 +164,7 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    docs.install(app)
     return app
 
 

@@ -75,6 +75,23 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def keyed(ticket_id: str, command: Command, caller: str, key: str) -> tuple[Command, str]:
+    """The command marked with its caller's key, and its Update id.
+
+    The key is the caller's own: its digest ties it to the caller and the ticket, and
+    the request digest to the command and the body the caller sent (not to what the API
+    fills in). The Update id joins both, so a retry gets the first answer, nobody else's
+    key can replay it, and the same key with another command or body reaches the core,
+    which refuses it (``idempotency_key_reused``).
+    """
+    name = spec_of(command).name
+    body = command.model_dump(mode="json", exclude=set(command.ENVELOPE | command.INTERNAL_FIELDS))
+    key_digest = fingerprint("key", caller, ticket_id, key)[:32]
+    request_digest = fingerprint("request", name, body)[:32]
+    marked = command.model_copy(update={"key_digest": key_digest, "request_digest": request_digest})
+    return marked, f"{name}:{key_digest}:{request_digest}"
+
+
 class TicketService:
     def __init__(
         self,
@@ -220,26 +237,13 @@ class TicketService:
         self, ticket_id: str, command: Command, *, principal: Principal, idempotency_key: str | None
     ) -> Reading:
         """Apply a caller's command; answer the view that caller may read."""
-        update_id = self.update_id(ticket_id, command, principal, idempotency_key)
+        update_id = None  # without a key the SDK makes a fresh id: each request applies
+        if idempotency_key is not None:
+            command, update_id = keyed(ticket_id, command, principal.subject, idempotency_key)
         if isinstance(command, MergeCommand):
             command = await self._with_merge_target(ticket_id, command)
         view = await self.gateway.send(ticket_id, command, update_id=update_id)
         return self.for_reader(view, principal)
-
-    @staticmethod
-    def update_id(
-        ticket_id: str, command: Command, principal: Principal, idempotency_key: str | None
-    ) -> str | None:
-        """The Update id: the caller's key, tied to the caller, ticket, command and body,
-        so a retry gets the first answer and no other caller's key can replay it."""
-        if idempotency_key is None:
-            return None  # the SDK makes a fresh one: a plain request applies each time
-        spec = spec_of(command)
-        body = command.model_dump(
-            mode="json", exclude=set(command.ENVELOPE | command.INTERNAL_FIELDS)
-        )
-        digest = fingerprint(principal.subject, ticket_id, spec.name, idempotency_key, body)
-        return f"{spec.name}:{digest[:40]}"
 
     async def _with_merge_target(self, ticket_id: str, command: MergeCommand) -> MergeCommand:
         """The merge rule needs the target's status, which only Temporal or the archive

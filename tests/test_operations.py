@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -21,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from observability import configure_logging, worker_runtime
 from tests.api.helpers import AGENT
-from tests.support.http import wait_until_ready
+from tests.support.processes import api_process
 from tests.support.smtp import free_port
 from tests.support.temporal import start_ticket, strict_worker, update
 from workflows.commands import (
@@ -83,30 +79,6 @@ async def test_worker_serves_temporal_metrics_for_prometheus(
     assert "temporal_workflow_task_execution_latency" in body or "temporal_request" in body
     assert 'task_queue="tramita-metrics-tests"' in body
     assert worker_runtime(Settings()) is None  # off unless configured
-
-
-@asynccontextmanager
-async def api_process(
-    env: WorkflowEnvironment, stderr: int, settings: Mapping[str, str] = {}
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """``python -m api`` against ``env``, once it answers; killed if still running after."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "TRAMITA_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "TRAMITA_API_PORT": str(port),
-        **settings,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api", cwd=ROOT, env=environment, stderr=stderr
-    )
-    try:
-        await wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=20)
-        yield process, port
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_api_process_logs_json_and_stops_gracefully(time_env: WorkflowEnvironment) -> None:

@@ -92,6 +92,9 @@ __all__ = [
 # Updates answer the whole view up to this many timeline events (a few KiB of history
 # each); a longer ticket's view is read by query instead (see CommandResult).
 VIEW_IN_ANSWER_MAX_EVENTS = 64
+# How many keyed commands a ticket remembers (Temporal itself remembers an update id
+# for the run only; this survives continue-as-new). About 70 bytes each.
+IDEMPOTENCY_MEMORY = 200
 
 compute_deadlines = timers.compute_deadlines
 
@@ -195,6 +198,14 @@ def check(state: TicketState, command: Command, now: datetime, policy: ProfilePo
             raise CommandRejected(
                 f"a requester may not send {spec.words}", status=state.status, code="forbidden"
             )
+    first_use = _first_use_of_key(state, command)
+    if first_use is not None and first_use != command.request_digest:
+        raise CommandRejected(
+            "this Idempotency-Key was already used on this ticket for another command or "
+            "body; use a new key for a new request",
+            status=state.status,
+            code="idempotency_key_reused",
+        )
     if state.status is Status.CLOSED:
         raise CommandRejected(
             f"ticket {state.id} is closed: closed tickets accept no {spec.words} "
@@ -220,13 +231,29 @@ def decide(
 ) -> Decision:
     """Apply a legal command. Raises :class:`CommandRejected` for an illegal one."""
     now = now.astimezone(UTC)
+    if command.request_digest is not None and (
+        _first_use_of_key(state, command) == command.request_digest
+    ):
+        # Applied already, in an earlier run (within a run Temporal answers a repeated
+        # update id itself): the retry gets the ticket as it is, nothing applies twice.
+        return Decision(state)
     check(state, command, now, policy)
     spec = spec_of(command)
     tx = _transaction(state, now, command.actor, policy, calendar)
     if spec.agent_work:
         tx.update(highlighted=False)
     spec.apply(tx, command)
+    if command.key_digest is not None and command.request_digest is not None:
+        remembered = (*tx.state.idempotency_keys, (command.key_digest, command.request_digest))
+        tx.update(idempotency_keys=remembered[-IDEMPOTENCY_MEMORY:])
     return tx.commit()
+
+
+def _first_use_of_key(state: TicketState, command: Command) -> str | None:
+    """What the command's key was first used for on this ticket (a request digest)."""
+    if command.key_digest is None:
+        return None
+    return next((used for key, used in state.idempotency_keys if key == command.key_digest), None)
 
 
 def reject(state: TicketState, command: Command, error: CommandRejected, now: datetime) -> Decision:

@@ -44,6 +44,7 @@ ShortText = Annotated[
 ]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 ActorName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 
 
 class Frozen(BaseModel):
@@ -457,6 +458,8 @@ class TicketState(Frozen):
     timeline: tuple[TimelineEvent, ...] = ()
     open_children: tuple[str, ...] = ()
     seen_message_ids: tuple[str, ...] = ()
+    idempotency_keys: tuple[tuple[str, str], ...] = ()
+    """The latest keyed commands: (key digest, request digest), oldest first, bounded."""
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
@@ -590,13 +593,19 @@ class Command(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ENVELOPE: ClassVar[frozenset[str]] = frozenset({"actor", "requester_only"})
+    ENVELOPE: ClassVar[frozenset[str]] = frozenset(
+        {"actor", "requester_only", "key_digest", "request_digest"}
+    )
     INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     actor: ActorName = "system"
     requester_only: bool = False
     """Sent by a requester, not staff: refused as ``not_found`` unless ``actor`` is the
     ticket's requester, so a requester learns nothing about other people's tickets."""
+    key_digest: Digest | None = None
+    """The caller's ``Idempotency-Key`` for this ticket, as a digest of caller and key."""
+    request_digest: Digest | None = None
+    """A digest of the command's name and arguments: what the key was used for."""
 
     def arguments(self) -> dict[str, Any]:
         """The command's own arguments (envelope left out), as JSON values."""

@@ -35,7 +35,12 @@ from workflows.models import (
 )
 
 RejectionCode = Literal[
-    "invalid_transition", "missing_fields", "invalid_command", "not_found", "forbidden"
+    "invalid_transition",
+    "missing_fields",
+    "invalid_command",
+    "not_found",
+    "forbidden",
+    "idempotency_key_reused",
 ]
 
 OPEN_STATUSES = frozenset(Status) - {Status.CLOSED}

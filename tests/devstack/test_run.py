@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -78,5 +81,82 @@ async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_pat
             assert after["status"] == "waiting"
             assert after["deadlines"] == before["deadlines"]
             assert after["timeline"] == before["timeline"]
+        finally:
+            assert await interrupt(stack) == 0
+
+
+def log_entries(text: str) -> list[dict[str, object]]:
+    entries = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                entries.append(json.loads(line))
+    return entries
+
+
+async def wait_for_entry(
+    path: Path, matches: Callable[[dict[str, object]], bool]
+) -> dict[str, object]:
+    text = ""
+    for _ in range(1200):
+        text = await asyncio.to_thread(path.read_text, errors="replace")
+        found = [entry for entry in log_entries(text) if matches(entry)]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no matching log entry in {path}:\n{text[-3000:]}")
+
+
+async def test_stack_says_it_runs_only_when_the_api_answers_and_restarts_a_crashed_worker(
+    tmp_path: Path,
+) -> None:
+    api_port = free_port()
+    log = tmp_path / "stack.log"
+    env = {
+        **os.environ,
+        "TRAMITA_LOG_FORMAT": "json",
+        "TRAMITA_DATA_DIR": str(tmp_path / "data"),
+        "TRAMITA_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "TRAMITA_UI_PORT": str(free_port()),
+        "TRAMITA_API_PORT": str(api_port),
+        "TRAMITA_SMTP_PORT": str(free_port()),
+    }
+    with log.open("wb") as output:
+        stack = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devstack.run", cwd=ROOT, env=env, stdout=output, stderr=output
+        )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
+        try:
+            await wait_for_entry(log, lambda e: "Tramita is running" in str(e.get("message")))
+            # Announced: the API answers right now, not seconds later.
+            assert (await api.get("/readyz")).status_code == 200
+
+            started = await wait_for_entry(
+                log, lambda e: e.get("message") == "started" and e.get("part") == "worker"
+            )
+            os.kill(int(str(started["pid"])), signal.SIGKILL)
+            crashed = await wait_for_entry(
+                log, lambda e: e.get("message") == "part exited; restarting"
+            )
+            assert crashed["part"] == "worker" and crashed["exit_code"] == -signal.SIGKILL
+            again = await wait_for_entry(
+                log,
+                lambda e: (
+                    e.get("message") == "started"
+                    and e.get("part") == "worker"
+                    and e.get("pid") != started["pid"]
+                ),
+            )
+            assert again["pid"] != started["pid"]
+            assert stack.returncode is None, "the stack keeps running"
+            ticket = (await api.post("/tickets", json=ticket_body(), headers=AGENT)).json()
+            assigned = await api.post(
+                f"/tickets/{ticket['id']}/assign", json={"assignee": "ana"}, headers=AGENT
+            )
+            assert assigned.status_code == 200, assigned.text  # the new worker serves it
+            # The archive lives in the data directory with the rest of the stack's state.
+            closed = await api.get("/tickets", params={"status": "closed"}, headers=AGENT)
+            assert closed.status_code == 200
+            assert (tmp_path / "data" / "archive.db").exists()
         finally:
             assert await interrupt(stack) == 0

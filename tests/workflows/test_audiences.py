@@ -148,17 +148,13 @@ def test_the_customer_view_of_any_ticket_holds_nothing_internal(driver: Driver) 
     reviews = staff.requester_kind in driver.policy.qualification_review_kinds
     if not reviews:
         assert customer.qualification is None
-    assert not {"assignee", "highlighted", "needs_human", "deadlines"} & set(
-        customer.model_dump()
-    )
+    assert not {"assignee", "highlighted", "needs_human", "deadlines"} & set(customer.model_dump())
 
 
 def test_customer_events_name_the_status_they_moved_to_in_the_profile_words() -> None:
     support = Driver(ProfileName.SUPPORT).in_progress()
     support.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
-    view = lifecycle.customer_view(
-        lifecycle.view(support.state, support.policy), support.policy
-    )
+    view = lifecycle.customer_view(lifecycle.view(support.state, support.policy), support.policy)
     labels = [(e.type.value, e.status_label) for e in view.timeline]
     assert ("submitted", "Novo") in labels
     assert ("started", "Em análise") in labels
@@ -179,7 +175,9 @@ def test_customer_events_name_the_status_they_moved_to_in_the_profile_words() ->
 
 def test_a_wait_that_ends_by_resolving_leaves_the_label_to_the_resolution() -> None:
     enate = Driver(ProfileName.ENATE).in_progress()
-    enate.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=1, close_if_no_response=True))
+    enate.do(
+        WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=1, close_if_no_response=True)
+    )
     enate.advance(timedelta(days=2))
     view = lifecycle.customer_view(lifecycle.view(enate.state, enate.policy), enate.policy)
     ended = next(e for e in view.timeline if e.type is EventType.WAIT_ENDED)
