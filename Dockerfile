@@ -17,7 +17,8 @@ COPY config.py worker.py observability.py ./
 # it loads, and without a .pyc (PYTHONDONTWRITEBYTECODE, read-only tree) compiles it each time.
 RUN pip install . psycopg[binary] \
     && python -m compileall -q /app \
-    && useradd --system --uid 10001 --home-dir /app tramita
+    && useradd --system --uid 10001 --home-dir /app tramita \
+    && mkdir -p /data/contents && chown tramita /data/contents
 
 USER tramita
 EXPOSE 8000 9464

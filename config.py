@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -19,6 +19,7 @@ from workflows.models import CalendarSnapshot, ProfileName
 _WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 Role = Literal["agent", "supervisor", "robot", "requester", "system"]
+MIN_PRODUCTION_KEY_LENGTH = 32
 
 
 class ApiKey(BaseModel):
@@ -65,7 +66,13 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool | None = None
+    """None (default): upgrade to TLS whenever the server offers STARTTLS; true: require
+    it; false: never (refused in production when credentials are set)."""
+    smtp_tls: bool = False
+    """Implicit TLS from the first byte (port 465) instead of STARTTLS."""
+    smtp_ca_file: Path | None = None
+    """Extra CA certificates (PEM) to trust for a mail server with a private CA."""
     smtp_timeout_seconds: float = 20.0
     mail_from: str = "Tramita <tramita@localhost>"
 
@@ -87,6 +94,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     data_dir: Path = Path(".data")
+    attachments_dir: Path | None = None
+    """Where long texts and attachments are kept whole, by SHA-256 (default:
+    ``attachments`` in ``data_dir``). API, worker and mail listener must share it."""
     """``make run``: Temporal's SQLite file and the mail sink's messages live here."""
     ui_port: int = 8233
 
@@ -98,6 +108,15 @@ class Settings(BaseSettings):
     closes a connection the balancer is just reusing answers that request with a 502.
     uvicorn's own default is 5 s."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive within this time of its first byte (and a new
+    connection must send one within it); else the connection is closed."""
+    api_body_timeout_seconds: float = Field(default=15.0, gt=0)
+    """A request body that stalls this long between two parts is answered 408."""
+    api_max_concurrency: int = Field(default=500, ge=1)
+    """Open connections and requests the API serves at once; past it, 503."""
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    """Requests a minute per API key (bursts of as many); 429 past it; 0 turns it off."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -143,7 +162,7 @@ class Settings(BaseSettings):
             return tuple(u.strip() for u in text.split(",") if u.strip())
         return value
 
-    @field_validator("calendar_country", "calendar_subdivision", mode="before")
+    @field_validator("calendar_country", "calendar_subdivision", "smtp_starttls", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -152,18 +171,49 @@ class Settings(BaseSettings):
     def _archive_in_the_data_directory(self) -> Settings:
         if not self.archive_url.strip():
             self.archive_url = f"sqlite:///{self.data_dir / 'archive.db'}"
+        if self.attachments_dir is None:
+            self.attachments_dir = self.data_dir / "attachments"
         return self
+
+    @property
+    def content_directory(self) -> Path:
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> Settings:
-        if self.env == "production":
-            dev_keys = sorted(set(self.api_keys) & set(DEVELOPMENT_API_KEYS))
-            if dev_keys or not self.api_keys:
-                raise ValueError(
-                    "TRAMITA_ENV=production refuses the development API keys: "
-                    "set TRAMITA_API_KEYS to your own keys"
-                )
+        """Production refuses what would leak or be guessed. The reasons never repeat a
+        secret: they name the setting and what is wrong with it."""
+        if self.env != "production":
+            return self
+        problems = []
+        if set(self.api_keys) & set(DEVELOPMENT_API_KEYS) or not self.api_keys:
+            problems.append("TRAMITA_API_KEYS must hold your own keys, not the development ones")
+        weak = [key for key in self.api_keys if len(key) < MIN_PRODUCTION_KEY_LENGTH]
+        weak += [key for key in self.api_keys if key != key.strip() or not key.isprintable()]
+        if weak:
+            problems.append(
+                f"TRAMITA_API_KEYS has {len(set(weak))} key(s) shorter than "
+                f"{MIN_PRODUCTION_KEY_LENGTH} characters or with spaces or control "
+                "characters; use long random keys (e.g. `openssl rand -hex 32`)"
+            )
+        if self.webhook_urls and not self.webhook_secret_value:
+            problems.append(
+                "TRAMITA_WEBHOOK_URLS needs TRAMITA_WEBHOOK_SECRET: receivers must be able "
+                "to check that each delivery comes from Tramita"
+            )
+        if self.smtp_username and self.smtp_starttls is False and not self.smtp_tls:
+            problems.append(
+                "TRAMITA_SMTP_STARTTLS=false with TRAMITA_SMTP_USERNAME would send the "
+                "mail password in clear text; leave it unset or use TRAMITA_SMTP_TLS"
+            )
+        if problems:
+            raise ValueError("TRAMITA_ENV=production refuses to start: " + "; ".join(problems))
         return self
+
+    @property
+    def webhook_secret_value(self) -> str | None:
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        return secret or None
 
     @property
     def mail_domain(self) -> str:
@@ -182,9 +232,32 @@ class Settings(BaseSettings):
         )
 
 
+class SettingsError(Exception):
+    """Settings that cannot be used, said without repeating any value (values may be
+    secrets: API keys, passwords)."""
+
+
+def load_settings(**values: Any) -> Settings:
+    """The settings from the environment (and ``values``), or a :class:`SettingsError`
+    naming each bad setting and why, with no input value in it."""
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        reasons = []
+        for problem in error.errors(include_url=False, include_input=False, include_context=False):
+            parts = [str(part) for part in problem["loc"]]
+            if parts[:1] == ["api_keys"] and len(parts) > 1:
+                parts[1] = "<one of the keys>"  # the dict key is the API key itself
+            place = ".".join(parts)
+            name, _, rest = place.partition(".")
+            setting = f"TRAMITA_{name.upper()}{'.' + rest if rest else ''}" if name else "settings"
+            reasons.append(f"{setting}: {problem['msg']}")
+        raise SettingsError("; ".join(reasons)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
 
 
 def connect_options(settings: Settings) -> dict[str, Any]:

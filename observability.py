@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from config import Settings
+from config import Settings, SettingsError, get_settings
 
 # Attributes every LogRecord has; anything else came in through ``extra=``. uvicorn adds
 # ``color_message``, the message again with terminal colour codes.
@@ -67,6 +68,20 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def settings_or_exit() -> Settings:
+    """The process's settings; on bad ones, say why on stderr (no value, only the setting
+    and the reason: values may be secrets) and exit with status 2."""
+    try:
+        return get_settings()
+    except SettingsError as error:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(TextFormatter())
+        logging.getLogger().handlers[:] = [handler]
+        logging.getLogger("tramita").error("cannot start: %s", error)
+        sys.stderr.flush()
+        os._exit(2)
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:

@@ -22,10 +22,11 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 import workflows
 from activities.archive import ArchiveActivities, ArchiveStore
 from activities.calendar import CalendarActivities
+from activities.content import ContentStore
 from activities.email import EmailActivities, SmtpMailSender
 from activities.webhooks import WebhookActivities
 from config import Settings, connect, get_settings
-from observability import configure_logging, worker_runtime
+from observability import configure_logging, settings_or_exit, worker_runtime
 from workflows.ticket import TicketWorkflow
 
 logger = logging.getLogger("tramita.worker")
@@ -53,6 +54,9 @@ def build_worker(
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+        credentials_need_tls=settings.env == "production",
         timeout=settings.smtp_timeout_seconds,
     )
     email = EmailActivities(
@@ -60,11 +64,12 @@ def build_worker(
         mail_from=settings.mail_from,
         domain=settings.mail_domain,
         timezone=settings.calendar_timezone,
+        contents=ContentStore(settings.content_directory),
     )
     webhooks = WebhookActivities(
         http_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds),
         urls=settings.webhook_urls,
-        secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        secret=settings.webhook_secret_value,
     )
     archive = ArchiveActivities(archive_store or ArchiveStore.from_url(settings.archive_url))
     return Worker(
@@ -114,7 +119,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     try:
         asyncio.run(serve(settings))

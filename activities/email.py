@@ -22,9 +22,10 @@ import aiosmtplib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.content import ContentStore
 from activities.templates import render_template
 from workflows.calendar import zone
-from workflows.models import EmailInput, EmailResult
+from workflows.models import EmailInput, EmailResult, SendEmailEffect
 
 logger = logging.getLogger(__name__)
 
@@ -67,33 +68,77 @@ class MailSender(Protocol):
     async def send(self, message: EmailMessage) -> None: ...
 
 
+class InsecureMailServer(Exception):
+    """The mail server offers no TLS, and the password must not go out in clear text."""
+
+
 @dataclass(frozen=True)
 class SmtpMailSender:
+    """SMTP, upgraded to TLS whenever the server offers it (``starttls`` None), always
+    (``starttls`` True, or ``tls`` for implicit TLS) or never (``starttls`` False).
+    Credentials are sent only over TLS when ``credentials_need_tls`` (production)."""
+
     host: str
     port: int
     username: str | None = None
     password: str | None = None
-    starttls: bool = False
+    starttls: bool | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    credentials_need_tls: bool = False
     timeout: float = 20.0
 
     async def send(self, message: EmailMessage) -> None:
-        await aiosmtplib.send(
-            message,
+        client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
-            username=self.username,
-            password=self.password,
+            use_tls=self.tls,
             start_tls=self.starttls,
+            cert_bundle=self.ca_file,
             timeout=self.timeout,
         )
+        async with client:
+            if self.username:
+                if client.get_transport_info("sslcontext") is None:
+                    if self.credentials_need_tls:
+                        raise InsecureMailServer(
+                            f"{self.host}:{self.port} offers no TLS; the SMTP password was "
+                            "not sent (enable STARTTLS on the server, or TRAMITA_SMTP_TLS)"
+                        )
+                    logger.warning(
+                        "sending SMTP credentials without TLS (allowed outside production)",
+                        extra={"host": self.host},
+                    )
+                await client.login(self.username, self.password or "")
+            await client.send_message(message)
 
 
 class EmailActivities:
-    def __init__(self, sender: MailSender, mail_from: str, domain: str, timezone: str) -> None:
+    def __init__(
+        self,
+        sender: MailSender,
+        mail_from: str,
+        domain: str,
+        timezone: str,
+        contents: ContentStore,
+    ) -> None:
         self._sender = sender
         self._mail_from = mail_from
         self._domain = domain
         self._timezone = timezone
+        self._contents = contents
+
+    def _body(self, email: SendEmailEffect) -> str:
+        """The whole body: the ticket keeps an excerpt of a long one, and its reference."""
+        if email.body_ref is not None:
+            stored = self._contents.read(email.body_ref.sha256)
+            if stored is not None:
+                return stored.decode()
+            logger.error(
+                "stored body missing; sending the excerpt",
+                extra={"sha256": email.body_ref.sha256},
+            )
+        return email.body or ""
 
     def compose(self, request: EmailInput) -> EmailMessage:
         email = request.email
@@ -109,7 +154,7 @@ class EmailActivities:
                 closes_at_local=closes_local,
             )
         else:
-            subject, body = email.subject or request.title or request.ticket_id, email.body or ""
+            subject, body = email.subject or request.title or request.ticket_id, self._body(email)
         message = EmailMessage()
         message["From"] = self._mail_from
         message["To"] = ", ".join(email.to)

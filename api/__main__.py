@@ -7,9 +7,10 @@ import sys
 
 import uvicorn
 
+from api.limits import guarded_protocol
 from api.main import create_app
-from config import Settings, get_settings
-from observability import configure_logging
+from config import Settings
+from observability import configure_logging, settings_or_exit
 from workflows.policy import PolicySource, policy_for
 
 
@@ -23,11 +24,13 @@ def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
             # Named, not "auto": a missing package fails the start instead of silently
             # serving on the slower pure-Python loop and parser.
             loop="uvloop",
-            http="httptools",
+            # httptools, with a deadline for each request's headers (api.limits).
+            http=guarded_protocol(settings.api_header_timeout_seconds),
             log_config=None,
             proxy_headers=True,
             timeout_graceful_shutdown=20,
             timeout_keep_alive=settings.api_keep_alive_seconds,
+            limit_concurrency=settings.api_max_concurrency,
         )
     )
     server.run()
@@ -35,7 +38,7 @@ def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
 
 
 def main(policies: PolicySource = policy_for) -> None:
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     started = serve(settings, policies=policies)
     sys.stdout.flush()

@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.limits import RateLimiter
 from api.principal import STAFF, Principal
 from api.service import TicketService
 from config import Role, Settings
@@ -47,6 +48,7 @@ TicketsDep = Annotated[TicketService, Depends(get_tickets)]
 
 
 async def get_principal(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -57,6 +59,8 @@ async def get_principal(
         )
     for key, entry in settings.api_keys.items():
         if secrets.compare_digest(key.encode(), credentials.credentials.encode()):
+            limiter: RateLimiter = request.app.state.rate_limiter
+            limiter.take(key)
             return Principal(subject=entry.subject, role=entry.role)
     raise ApiError(401, "unauthorized", "unknown API key", headers=challenge)
 

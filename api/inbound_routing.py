@@ -17,24 +17,32 @@ from api.failures import TicketNotFound
 from api.gateway import TicketGateway
 from api.schemas import InboundEmailBody, InboundResult
 from workflows.commands import CustomerReplyCommand
-from workflows.models import EventType, NewTicket, Status, TicketView
+from workflows.models import Command, EventType, NewTicket, Status, TicketView
 
 SUBJECT_REFERENCE = re.compile(r"\[#([A-Za-z0-9][A-Za-z0-9_-]{0,63})\]")
 INBOUND_CATEGORY = "email"
 
 
-class TicketOpener(Protocol):
+class Desk(Protocol):
+    """What the router asks of the ticket service."""
+
     async def open_from_email(
         self, ticket_id: str, request: NewTicket, *, actor: str, follow_up_of: str | None
     ) -> bool:
         """Open the ticket; False when a ticket with that id already exists."""
         ...
 
+    async def deliver(
+        self, ticket_id: str, command: Command, *, update_id: str | None
+    ) -> TicketView:
+        """Send a command to a ticket (its long texts stored first)."""
+        ...
+
 
 class InboundRouter:
-    def __init__(self, gateway: TicketGateway, opener: TicketOpener) -> None:
+    def __init__(self, gateway: TicketGateway, desk: Desk) -> None:
         self._gateway = gateway
-        self._opener = opener
+        self._desk = desk
 
     async def route(self, email: InboundEmailBody) -> InboundResult:
         sender = str(email.from_)
@@ -71,7 +79,7 @@ class InboundRouter:
         )
         if already:
             return InboundResult(action="duplicate", ticket_id=ticket.id)
-        view = await self._gateway.send(
+        view = await self._desk.deliver(
             ticket.id,
             CustomerReplyCommand(
                 actor=sender,
@@ -90,7 +98,7 @@ class InboundRouter:
     ) -> InboundResult:
         ticket_id = derived_id("m", email.message_id)
         title = " ".join(SUBJECT_REFERENCE.sub("", email.subject).split()) or "(no subject)"
-        opened = await self._opener.open_from_email(
+        opened = await self._desk.open_from_email(
             ticket_id,
             NewTicket(
                 title=title[:200],

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from activities.archive import ArchiveStore
 from api.errors import install_error_handlers
+from api.limits import RateLimiter, RequestBodyGuard
 from api.metrics import RequestMetrics
 from api.routes import commands, docs, health, inbound, releases, tickets
 from api.service import TicketService
@@ -38,81 +37,6 @@ POST honours `Idempotency-Key`: a retry applies once and returns the first answe
 Errors: 404 unknown ticket, 409 `invalid_transition` (with the current `status`),
 422 validation, 503 when Temporal or the worker does not answer in time.
 """
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class BodySizeLimit:
-    """Answers 413 to request bodies over ``max_bytes``, declared or streamed.
-
-    A declared Content-Length over the limit is refused before the app runs. A streamed
-    (chunked) body is counted as it arrives: past the limit the app's read fails, and
-    whatever the app then answers is replaced by the 413.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
-            return
-        received = 0
-        too_large = False
-        answered = False
-
-        async def limited() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    too_large = True
-                    raise BodyTooLarge
-            return message
-
-        async def guarded(message: Message) -> None:
-            nonlocal answered
-            if too_large:
-                if not answered:
-                    answered = True
-                    await self._refuse(send)
-                return
-            answered = answered or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited, guarded)
-        except BodyTooLarge:
-            if not answered:
-                await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
@@ -154,7 +78,12 @@ def create_app(
     )
     install_error_handlers(app)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.add_middleware(
+        RequestBodyGuard,
+        max_bytes=settings.max_body_bytes,
+        idle_seconds=settings.api_body_timeout_seconds,
+    )
     app.add_middleware(RequestMetrics)
     for router in (
         tickets.router,

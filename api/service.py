@@ -32,6 +32,7 @@ from temporalio.client import Client
 
 from activities.archive import ArchiveStore
 from activities.calendar import build_calendar_snapshot
+from activities.content import ContentStore
 from api.failures import IdempotencyKeyReused, TicketNotFound
 from api.gateway import TicketGateway
 from api.inbound_routing import InboundRouter, derived_id
@@ -40,7 +41,8 @@ from api.principal import Principal
 from api.schemas import FollowUpBody, TicketList
 from api.tokens import PageTokens
 from config import Settings
-from workflows import lifecycle
+from workflows import lifecycle, texts
+from workflows.audiences import readable_contents
 from workflows.commands import MergeCommand, ReleasePublishedCommand, spec_of
 from workflows.models import (
     CalendarRequest,
@@ -51,6 +53,7 @@ from workflows.models import (
     Status,
     TicketInput,
     TicketView,
+    long_text_fields,
 )
 from workflows.policy import PolicySource, policy_for
 from workflows.search import TICKET_RELEASE, TICKET_STATUS, TICKET_WAIT_REASON
@@ -107,6 +110,7 @@ class TicketService:
         self._archive = archive
         self._client = client
         self._rpc_timeout = rpc_timeout
+        self.contents = ContentStore(settings.content_directory)
         self.gateway = TicketGateway(client, archive, rpc_timeout=rpc_timeout)
         self.lister = TicketLister(
             client, archive, PageTokens(settings.api_keys), policies, rpc_timeout=rpc_timeout
@@ -140,7 +144,7 @@ class TicketService:
             self._settings.calendar_template(), year, self._settings.calendar_years_ahead
         )
 
-    def _ticket_input(
+    async def _ticket_input(
         self,
         ticket_id: str,
         request: NewTicket,
@@ -149,6 +153,14 @@ class TicketService:
         follow_up_of: str | None = None,
     ) -> TicketInput:
         fields = request.ticket_fields()
+        if fields.description is not None and texts.needs_storing(fields.description):
+            stored = await asyncio.to_thread(self.contents.put_text, fields.description)
+            fields = fields.model_copy(
+                update={
+                    "description": texts.excerpt(fields.description),
+                    "description_ref": stored,
+                }
+            )
         if request.submit:
             missing = lifecycle.missing_submit_fields(fields)
             if missing:
@@ -181,7 +193,9 @@ class TicketService:
         ticket_id = request.id or (
             derived_id("k", actor, idempotency_key) if idempotency_key else secrets.token_hex(6)
         )
-        ticket = self._ticket_input(ticket_id, request, actor=actor, follow_up_of=follow_up_of)
+        ticket = await self._ticket_input(
+            ticket_id, request, actor=actor, follow_up_of=follow_up_of
+        )
         meaning = fingerprint("create", actor, request.model_dump(mode="json"), follow_up_of)
         view, new = await self.gateway.start(
             ticket, task_queue=self._settings.task_queue, memo={REQUEST_MEMO: meaning}
@@ -200,7 +214,9 @@ class TicketService:
     ) -> bool:
         if await self.gateway.run_status(ticket_id) is not None:
             return False
-        ticket = self._ticket_input(ticket_id, request, actor=actor, follow_up_of=follow_up_of)
+        ticket = await self._ticket_input(
+            ticket_id, request, actor=actor, follow_up_of=follow_up_of
+        )
         await self.gateway.start(ticket, task_queue=self._settings.task_queue)
         if follow_up_of is not None:
             await asyncio.to_thread(self._archive.add_follow_up, follow_up_of, ticket_id)
@@ -242,8 +258,41 @@ class TicketService:
             command, update_id = keyed(ticket_id, command, principal.subject, idempotency_key)
         if isinstance(command, MergeCommand):
             command = await self._with_merge_target(ticket_id, command)
-        view = await self.gateway.send(ticket_id, command, update_id=update_id)
+        view = await self.deliver(ticket_id, command, update_id=update_id)
         return self.for_reader(view, principal)
+
+    async def deliver(
+        self, ticket_id: str, command: Command, *, update_id: str | None
+    ) -> TicketView:
+        """Send a command to its ticket, its long texts stored first (every path in: the
+        routes, inbound mail)."""
+        command = await self._with_long_texts_stored(command)
+        return await self.gateway.send(ticket_id, command, update_id=update_id)
+
+    async def _with_long_texts_stored(self, command: Command) -> Command:
+        """Each long text of the command stored whole in the content store, and replaced
+        in the command by its excerpt: the ticket keeps the excerpt and the reference,
+        and no text can grow the ticket's history or state past its bounds."""
+        updates: dict[str, object] = {}
+        stored = dict(command.stored_texts)
+        for field in long_text_fields(type(command)):
+            value = getattr(command, field)
+            if isinstance(value, str) and texts.needs_storing(value):
+                stored[field] = await asyncio.to_thread(self.contents.put_text, value)
+                updates[field] = texts.excerpt(value)
+        if not stored:
+            return command
+        return command.model_copy(update={**updates, "stored_texts": stored})
+
+    async def content(self, ticket_id: str, sha256: str, principal: Principal) -> bytes:
+        """A stored text (or attachment) of a ticket, if its reader may see it."""
+        view = await self.read_for(ticket_id, principal)
+        if sha256 not in readable_contents(view):
+            raise TicketNotFound(f"{ticket_id}/contents/{sha256}")
+        data = await asyncio.to_thread(self.contents.read, sha256)
+        if data is None:
+            raise TicketNotFound(f"{ticket_id}/contents/{sha256}")
+        return data
 
     async def _with_merge_target(self, ticket_id: str, command: MergeCommand) -> MergeCommand:
         """The merge rule needs the target's status, which only Temporal or the archive

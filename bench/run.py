@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -343,14 +344,33 @@ def print_table(rows: list[tuple[str, str, str, bool]]) -> None:
     sys.stdout.flush()
 
 
+FAILED_RUNS = Path(__file__).parent / "failed-runs"
+
+
+def keep_logs(data: Path) -> Path:
+    """A failed run's logs (API, worker, Temporal, mail), kept in ``bench/failed-runs/``:
+    the API's log holds the Temporal status behind a 503."""
+    kept = FAILED_RUNS / time.strftime("%Y%m%dT%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in data.glob("*.log"):
+        shutil.copy2(log, kept / log.name)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("mail.log", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tramita-bench-") as data:
-        results = asyncio.run(measure(args, Path(data)))
+    data = Path(tempfile.mkdtemp(prefix="tramita-bench-"))
+    try:
+        results = asyncio.run(measure(args, data))
+    except BaseException:
+        kept = keep_logs(data)
+        logging.getLogger("bench").error("the run failed; its logs are in %s", kept)
+        raise
+    shutil.rmtree(data, ignore_errors=True)
     results["machine"]["kernel"] = platform.release()
     results["duration_seconds"] = round(time.monotonic() - started)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -51,6 +51,7 @@ def bench_settings(data_dir: Path) -> Settings:
         archive_url=f"sqlite:///{data_dir}/archive.db",
         data_dir=data_dir,
         worker_metrics_address=f"127.0.0.1:{free_port()}",
+        rate_limit_per_minute=0,  # the bench is one client sending as fast as it can
     )
 
 
@@ -68,6 +69,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "data_dir",
         "worker_metrics_address",
         "worker_max_cached_workflows",
+        "rate_limit_per_minute",
     ):
         env[f"TRAMITA_{name.upper()}"] = str(getattr(settings, name))
     env.update(extra)

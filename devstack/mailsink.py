@@ -17,8 +17,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from config import get_settings
-from observability import configure_logging
+from observability import configure_logging, settings_or_exit
 
 logger = logging.getLogger("tramita.mailsink")
 
@@ -72,7 +71,7 @@ def serve_forever(directory: Path, host: str, port: int) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     serve_forever(settings.data_dir / "mail", settings.smtp_host, settings.smtp_port)
 

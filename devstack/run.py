@@ -26,8 +26,8 @@ from pathlib import Path
 
 import httpx
 
-from config import Settings, connect, get_settings
-from observability import configure_logging
+from config import Settings, connect
+from observability import configure_logging, settings_or_exit
 from workflows.search import ALL_KEYS
 
 logger = logging.getLogger("tramita.run")
@@ -202,7 +202,7 @@ async def run(settings: Settings) -> int:
 
 
 def main() -> None:
-    settings = get_settings()
+    settings = settings_or_exit()
     configure_logging(settings)
     try:
         status = asyncio.run(run(settings))

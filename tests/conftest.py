@@ -82,6 +82,9 @@ def worker_settings(smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactor
     return Settings(
         task_queue=TEST_TASK_QUEUE,
         archive_url=f"sqlite:///{archive}",
+        attachments_dir=tmp_path_factory.mktemp("contents"),
+        # The suite sends many requests with one key; tests/test_security.py checks limits.
+        rate_limit_per_minute=0,
         smtp_host=smtp_sink.host,
         smtp_port=smtp_sink.port,
         mail_from="Suporte Tramita <suporte@tramita.test>",

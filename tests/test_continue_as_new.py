@@ -1,4 +1,4 @@
-"""A ticket with a very long timeline continues as new with everything intact."""
+"""A ticket with the longest timeline continues as new with everything intact."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ from workflows.models import (
     WaitReason,
 )
 from workflows.search import ALL_KEYS, TICKET_NEXT_DEADLINE, TICKET_STATUS, TICKET_WAIT_REASON
+from workflows.texts import MAX_TIMELINE_EVENTS
 from workflows.ticket import TicketWorkflow
 
 QUEUE = "tramita-can-tests"
-NOTES = 2000
+# As many notes as a ticket may hold (its event cap), less the few its lifecycle adds.
+NOTES = MAX_TIMELINE_EVENTS - 20
 SUGGEST_AFTER_EVENTS = 200
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = shutil.which("docker-compose")
 SECRETS = {
     "POSTGRES_PASSWORD": "s3cret",
-    "TRAMITA_API_KEYS": '{"k-1": {"subject": "ana", "role": "agent"}}',
+    "TRAMITA_API_KEYS": '{"k-0123456789abcdef0123456789abcdef": {"subject": "ana", "role": "agent"}}',
 }
 
 pytestmark = pytest.mark.skipif(
@@ -61,11 +61,53 @@ def test_every_service_of_the_design_is_there(config: dict[str, Any]) -> None:
         "mailpit",
     }
     assert config["services"]["temporal"]["environment"]["DB"] == "postgres12"
-    ui_ports = config["services"]["temporal-ui"]["ports"]
-    assert any(
-        str(port.get("published") if isinstance(port, dict) else port).startswith("8080")
-        for port in ui_ports
-    )
+    assert published(config, "temporal-ui") == [("127.0.0.1", "8080")]
+
+
+def published(config: dict[str, Any], service: str) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port, in either syntax compose prints."""
+    found = []
+    for port in config["services"][service].get("ports", []):
+        if isinstance(port, dict):
+            found.append((str(port.get("host_ip", "")), str(port["published"])))
+        else:  # "127.0.0.1:8080:8080/tcp"
+            parts = str(port).split("/")[0].split(":")
+            found.append((parts[0] if len(parts) == 3 else "", parts[-2]))
+    return found
+
+
+def mounts(config: dict[str, Any], service: str) -> list[tuple[str, str]]:
+    found = []
+    for volume in config["services"][service].get("volumes", []):
+        if isinstance(volume, dict):
+            found.append((str(volume["source"]), str(volume["target"])))
+        else:  # "contents:/data/contents:rw"
+            source, target = str(volume).split(":")[:2]
+            found.append((source, target))
+    return found
+
+
+def test_nothing_without_sign_in_listens_beyond_this_host(config: dict[str, Any]) -> None:
+    """The Web UI and Mailpit show every ticket and email, and have no sign-in."""
+    assert published(config, "temporal-ui") == [("127.0.0.1", "8080")]
+    assert published(config, "mailpit") == [("127.0.0.1", "8025")]
+    assert published(config, "api") == [("127.0.0.1", "8000")]
+    for service in ("postgresql", "temporal", "worker"):
+        assert published(config, service) == [], service
+
+
+def test_the_api_is_published_only_where_the_operator_says(tmp_path: Path) -> None:
+    result = compose_config({**SECRETS, "TRAMITA_API_BIND": "0.0.0.0"})
+    assert result.returncode == 0, result.stderr
+    opened: dict[str, Any] = yaml.safe_load(result.stdout)
+    assert published(opened, "api") == [("0.0.0.0", "8000")]
+    assert published(opened, "temporal-ui") == [("127.0.0.1", "8080")]
+
+
+def test_api_and_workers_share_the_content_store(config: dict[str, Any]) -> None:
+    for service in ("api", "worker"):
+        directory = config["services"][service]["environment"]["TRAMITA_ATTACHMENTS_DIR"]
+        assert ("contents", directory) in mounts(config, service), service
 
 
 def test_start_order_follows_health(config: dict[str, Any]) -> None:

@@ -32,8 +32,10 @@ from workflows.models import (
 # The fields of a public event the requester may read; every other field stays with staff
 # (recipients, templates, due times, message ids, internal sequence numbers...).
 PUBLIC_DATA: dict[EventType, frozenset[str]] = {
-    EventType.CUSTOMER_REPLY: frozenset({"body", "subject", "attachments"}),
-    EventType.EMAIL_SENT: frozenset({"body", "subject", "attachments"}),
+    EventType.CUSTOMER_REPLY: frozenset(
+        {"body", "body_ref", "body_bytes", "subject", "attachments"}
+    ),
+    EventType.EMAIL_SENT: frozenset({"body", "body_ref", "body_bytes", "subject", "attachments"}),
     EventType.REMINDER_SENT: frozenset({"number", "total"}),
     EventType.RESOLVED: frozenset({"method"}),
     EventType.RATED: frozenset({"score", "comment"}),
@@ -116,6 +118,19 @@ def customer_events(view: TicketView, policy: ProfilePolicy) -> tuple[CustomerEv
     return tuple(shown)
 
 
+def readable_contents(view: TicketView | CustomerView) -> frozenset[str]:
+    """The stored contents (by SHA-256) the reader of ``view`` may fetch: what its events
+    and description name. A customer view names only public ones."""
+    digests = {view.description_ref.sha256} if view.description_ref else set()
+    for event in view.timeline:
+        for key, value in event.data.items():
+            if key.endswith("_ref") and isinstance(value, str):
+                digests.add(value)
+            elif key == "attachments" and isinstance(value, list):
+                digests.update(str(a["sha256"]) for a in value if isinstance(a, dict))
+    return frozenset(digests)
+
+
 def customer_view(view: TicketView, policy: ProfilePolicy) -> CustomerView:
     """The requester's view of a ticket, live or archived."""
     reviews = reviews_qualification(view.requester_kind, policy)
@@ -130,6 +145,7 @@ def customer_view(view: TicketView, policy: ProfilePolicy) -> CustomerView:
         status_label=view.status_label,
         title=view.title,
         description=view.description,
+        description_ref=view.description_ref,
         wait_label=policy.wait_labels.get(waiting.reason, waiting.reason.value)
         if waiting
         else None,

@@ -68,6 +68,7 @@ from workflows.models import (
     Wait,
     WaitReason,
 )
+from workflows.texts import EXCERPT_BYTES, excerpt, needs_storing, text_data
 from workflows.transaction import (
     OPEN_STATUSES,
     RESOLVABLE_STATUSES,
@@ -90,8 +91,11 @@ MANUAL_RESOLUTION_METHODS = frozenset(
 )
 # Waits that end only through their own event, never by ``resume``.
 EVENT_ENDED_WAITS = frozenset({WaitReason.SPLIT, WaitReason.CASE})
-# How many message bodies a merge carries to its target.
+# How many message bodies a merge carries to its target, and how much of each.
 MERGE_MESSAGE_LIMIT = 20
+MERGED_MESSAGE_BYTES = 500
+# Inbound Message-IDs a ticket remembers, to drop a second delivery of the same mail.
+SEEN_MESSAGE_IDS = 500
 MAX_CHILDREN = 50
 
 Check = Callable[[TicketState, Any, datetime, ProfilePolicy], None]
@@ -161,7 +165,11 @@ def _check_edit(
 
 def _apply_edit(tx: Transaction, command: EditCommand) -> None:
     changes = command.changes()
-    tx.update(fields=tx.state.fields.model_copy(update=changes))
+    fields = dict(changes)
+    if "description" in changes:
+        fields["description"] = excerpt(command.description or "")
+        fields["description_ref"] = command.stored("description")
+    tx.update(fields=tx.state.fields.model_copy(update=fields))
     tx.record(EventType.EDITED, {"changed": sorted(changes)})
 
 
@@ -196,7 +204,11 @@ def _check_submit(
 
 
 def _apply_submit(tx: Transaction, command: SubmitCommand) -> None:
-    tx.record(EventType.NOTE, {"body": tx.state.fields.description, "submission": True})
+    fields = tx.state.fields
+    tx.record(
+        EventType.NOTE,
+        text_data("body", fields.description, fields.description_ref) | {"submission": True},
+    )
     tx.enter(Status.NEW)
     tx.record(EventType.SUBMITTED)
 
@@ -344,7 +356,9 @@ def _apply_robot_reject(tx: Transaction, command: RobotRejectCommand) -> None:
     tx.update(assignee=None, needs_human=True)
     tx.enter(Status.NEW)
     tx.record(
-        EventType.ROBOT_REJECTED, {"robot": robot.id if robot else None, "reason": command.reason}
+        EventType.ROBOT_REJECTED,
+        {"robot": robot.id if robot else None}
+        | text_data("reason", command.reason, command.stored("reason")),
     )
 
 
@@ -557,7 +571,11 @@ def _start_on_agent_activity(tx: Transaction) -> None:
 
 
 def _apply_note(tx: Transaction, command: NoteCommand) -> None:
-    tx.record(EventType.NOTE, {"body": command.body, "resolution": command.resolution or None})
+    tx.record(
+        EventType.NOTE,
+        text_data("body", command.body, command.stored("body"))
+        | {"resolution": command.resolution or None},
+    )
     _start_on_agent_activity(tx)
 
 
@@ -631,19 +649,29 @@ def _check_send_email(
 def _apply_send_email(tx: Transaction, command: SendEmailCommand) -> None:
     state = tx.state
     fields = state.fields
+    body = excerpt(command.body)
+    body_ref = command.stored("body")
     if state.status is Status.DRAFT and not (fields.title or fields.description):
         tx.update(
-            fields=fields.model_copy(update={"title": command.subject, "description": command.body})
+            fields=fields.model_copy(
+                update={"title": command.subject, "description": body, "description_ref": body_ref}
+            )
         )
         tx.record(EventType.EDITED, {"changed": ["description", "title"], "from_email": True})
     recipients = tuple(command.to) if command.to else customer_recipients(state)
     subject = command.subject or f"Re: {tx.state.fields.title or state.id}"
     seq = tx.record(
-        EventType.EMAIL_SENT, {"to": list(recipients), "subject": subject, "body": command.body}
+        EventType.EMAIL_SENT,
+        {"to": list(recipients), "subject": subject} | text_data("body", command.body, body_ref),
     )
     tx.effect(
         SendEmailEffect(
-            kind=EmailKind.AGENT, seq=seq, to=recipients, subject=subject, body=command.body
+            kind=EmailKind.AGENT,
+            seq=seq,
+            to=recipients,
+            subject=subject,
+            body=body,
+            body_ref=body_ref,
         )
     )
     if tx.policy.timers.restart_clocks_on_email:
@@ -697,19 +725,16 @@ def _apply_customer_reply(tx: Transaction, command: CustomerReplyCommand) -> Non
     if command.message_id and command.message_id in state.seen_message_ids:
         return  # the same inbound email delivered twice: no second effect
     if command.message_id:
-        tx.update(seen_message_ids=(*state.seen_message_ids, command.message_id))
+        seen = (*state.seen_message_ids, command.message_id)
+        tx.update(seen_message_ids=seen[-SEEN_MESSAGE_IDS:])
     sender = command.from_address
     if command.as_requester:
         sender = state.fields.requester
         tx.actor = sender or tx.actor
     tx.record(
         EventType.CUSTOMER_REPLY,
-        {
-            "body": command.body,
-            "subject": command.subject,
-            "message_id": command.message_id,
-            "from": sender,
-        },
+        text_data("body", command.body, command.stored("body"))
+        | {"subject": command.subject, "message_id": command.message_id, "from": sender},
     )
     tx.update(highlighted=True)
     if (
@@ -780,7 +805,10 @@ def _check_resolve(
 def _apply_resolve(tx: Transaction, command: ResolveCommand) -> None:
     message_seq = resolution_message_seq(tx.state)
     if command.note is not None:
-        message_seq = tx.record(EventType.NOTE, {"body": command.note, "resolution": True})
+        message_seq = tx.record(
+            EventType.NOTE,
+            text_data("body", command.note, command.stored("note")) | {"resolution": True},
+        )
     tx.resolve(command.method, message_seq=message_seq)
 
 
@@ -871,7 +899,10 @@ def _check_case(
 
 def _apply_case(tx: Transaction, command: CaseCompletedCommand) -> None:
     case_ref = tx.state.wait.case_ref if tx.state.wait else None
-    tx.record(EventType.CASE_COMPLETED, {"case_ref": case_ref, "note": command.note})
+    tx.record(
+        EventType.CASE_COMPLETED,
+        {"case_ref": case_ref} | text_data("note", command.note, command.stored("note")),
+    )
     tx.resolve(ResolutionMethod.CASE_COMPLETED, message_seq=None)
 
 
@@ -995,7 +1026,7 @@ def _check_merge(
 def _message_bodies(state: TicketState) -> tuple[str, ...]:
     kinds = {EventType.NOTE, EventType.EMAIL_SENT, EventType.CUSTOMER_REPLY}
     bodies = [str(e.data["body"]) for e in state.timeline if e.type in kinds and e.data.get("body")]
-    return tuple(bodies[-MERGE_MESSAGE_LIMIT:])
+    return tuple(excerpt(body, MERGED_MESSAGE_BYTES) for body in bodies[-MERGE_MESSAGE_LIMIT:])
 
 
 def _apply_merge(tx: Transaction, command: MergeCommand) -> None:
@@ -1003,7 +1034,7 @@ def _apply_merge(tx: Transaction, command: MergeCommand) -> None:
     content = MergeContent(
         source=state.id,
         title=state.fields.title,
-        description=state.fields.description,
+        description=excerpt(state.fields.description or "", MERGED_MESSAGE_BYTES) or None,
         messages=_message_bodies(state),
     )
     tx.update(links=state.links.model_copy(update={"merged_into": command.into}))
@@ -1060,6 +1091,13 @@ def _check_split(
         if not child.title:
             raise rejection(
                 state, f"children[{index}]: a child ticket needs a title", "invalid_command"
+            )
+        if child.description is not None and needs_storing(child.description, EXCERPT_BYTES):
+            raise rejection(
+                state,
+                f"children[{index}]: a child's description may have at most {EXCERPT_BYTES} "
+                "bytes; add the rest as a note on the child once it is open",
+                "invalid_command",
             )
         if child.profile is not None and child.profile != state.profile:
             raise rejection(

@@ -20,6 +20,7 @@ from typing import Any
 
 from workflows import audiences, timers
 from workflows import calendar as cal
+from workflows.addresses import same_address
 from workflows.audiences import customer_view, label_of
 from workflows.commands import (
     AGENT_WORK,
@@ -46,6 +47,7 @@ from workflows.models import (
     TicketView,
     TimelineEvent,
 )
+from workflows.texts import MAX_TIMELINE_EVENTS
 from workflows.transaction import (
     OPEN_STATUSES,
     RESOLVABLE_STATUSES,
@@ -89,9 +91,10 @@ __all__ = [
     "view_for",
 ]
 
-# Updates answer the whole view up to this many timeline events (a few KiB of history
-# each); a longer ticket's view is read by query instead (see CommandResult).
+# Updates answer the whole view up to this many timeline events and bytes of event texts
+# (it goes into history); a longer ticket's view is read by query instead.
 VIEW_IN_ANSWER_MAX_EVENTS = 64
+VIEW_IN_ANSWER_MAX_BYTES = 200_000
 # How many keyed commands a ticket remembers (Temporal itself remembers an update id
 # for the run only; this survives continue-as-new). About 70 bytes each.
 IDEMPOTENCY_MEMORY = 200
@@ -181,8 +184,8 @@ def check_follow_up(original: TicketView) -> None:
 
 
 def is_requester(requester: str | None, subject: str) -> bool:
-    """Whether ``subject`` is the ticket's requester (addresses compare case-insensitively)."""
-    return requester is not None and requester.casefold() == subject.casefold()
+    """Whether ``subject`` is the ticket's requester (``workflows.addresses`` compares)."""
+    return same_address(requester, subject)
 
 
 def check(state: TicketState, command: Command, now: datetime, policy: ProfilePolicy) -> None:
@@ -210,6 +213,12 @@ def check(state: TicketState, command: Command, now: datetime, policy: ProfilePo
         raise CommandRejected(
             f"ticket {state.id} is closed: closed tickets accept no {spec.words} "
             "(open a follow-up ticket instead)",
+            status=state.status,
+        )
+    if len(state.timeline) >= MAX_TIMELINE_EVENTS and not spec.internal:
+        raise CommandRejected(
+            f"ticket {state.id} holds {len(state.timeline)} events, the most a ticket may "
+            "hold; open a follow-up ticket for what comes next",
             status=state.status,
         )
     if state.status not in spec.allowed_from:
@@ -323,6 +332,7 @@ def view(state: TicketState, policy: ProfilePolicy) -> TicketView:
         requester_kind=fields.requester_kind,
         primary_contact=fields.primary_contact,
         contacts=fields.contacts,
+        description_ref=fields.description_ref,
         assignee=state.assignee,
         needs_human=state.needs_human,
         highlighted=state.highlighted,
@@ -354,8 +364,20 @@ def acknowledgement(state: TicketState, policy: ProfilePolicy) -> CommandResult:
         status_label=status_label(state, policy),
         seq=state.timeline[-1].seq if state.timeline else 0,
         updated_at=state.updated_at,
-        view=view(state, policy) if len(state.timeline) <= VIEW_IN_ANSWER_MAX_EVENTS else None,
+        view=view(state, policy) if _view_fits_an_answer(state) else None,
     )
+
+
+def _view_fits_an_answer(state: TicketState) -> bool:
+    if len(state.timeline) > VIEW_IN_ANSWER_MAX_EVENTS:
+        return False
+    text_bytes = sum(
+        len(value.encode())
+        for event in state.timeline
+        for value in event.data.values()
+        if isinstance(value, str)
+    )
+    return text_bytes <= VIEW_IN_ANSWER_MAX_BYTES
 
 
 def status_line(state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot) -> str:

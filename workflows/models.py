@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -42,13 +43,39 @@ ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]+$"),
 ]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+# A text that may be long (a body, a note): its events keep an excerpt and the API stores
+# the whole text outside Temporal (workflows.texts). Marked, so that is derived.
+LONG_TEXT = StringConstraints(min_length=1, max_length=100_000)
+LongText = Annotated[str, LONG_TEXT]
 ActorName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Digest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoredText(Frozen):
+    """A text kept whole outside Temporal (the content store), by its SHA-256."""
+
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    bytes: int = Field(ge=0)
+
+
+@cache
+def long_text_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` declared as :data:`LongText` (optional or not)."""
+
+    def marked(annotation: Any) -> bool:
+        if get_origin(annotation) is Annotated:
+            return any(meta is LONG_TEXT for meta in get_args(annotation)[1:])
+        return any(marked(arg) for arg in get_args(annotation))
+
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if any(meta is LONG_TEXT for meta in info.metadata) or marked(info.annotation)
+    )
 
 
 class ProfileName(StrEnum):
@@ -323,6 +350,8 @@ class TicketFields(Frozen):
     requester_kind: RequesterKind = RequesterKind.CUSTOMER
     primary_contact: str | None = None
     contacts: tuple[str, ...] = ()
+    description_ref: StoredText | None = None
+    """Where the whole description is, when it is longer than the excerpt kept here."""
 
 
 class NewTicket(BaseModel):
@@ -485,6 +514,7 @@ class TicketView(BaseModel):
     requester_kind: RequesterKind = RequesterKind.CUSTOMER
     primary_contact: str | None
     contacts: tuple[str, ...]
+    description_ref: StoredText | None = None
     assignee: Assignee | None
     needs_human: bool
     highlighted: bool
@@ -540,6 +570,7 @@ class CustomerView(BaseModel):
     status_label: str
     title: str | None
     description: str | None
+    description_ref: StoredText | None = None
     wait_label: str | None
     resolution: CustomerResolution | None
     survey: Survey | None
@@ -594,7 +625,7 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ENVELOPE: ClassVar[frozenset[str]] = frozenset(
-        {"actor", "requester_only", "key_digest", "request_digest"}
+        {"actor", "requester_only", "key_digest", "request_digest", "stored_texts"}
     )
     INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
@@ -606,6 +637,12 @@ class Command(BaseModel):
     """The caller's ``Idempotency-Key`` for this ticket, as a digest of caller and key."""
     request_digest: Digest | None = None
     """A digest of the command's name and arguments: what the key was used for."""
+    stored_texts: dict[str, StoredText] = Field(default_factory=dict)
+    """Long texts of this command stored whole outside Temporal, by field name; the
+    field itself then holds an excerpt."""
+
+    def stored(self, field: str) -> StoredText | None:
+        return self.stored_texts.get(field)
 
     def arguments(self) -> dict[str, Any]:
         """The command's own arguments (envelope left out), as JSON values."""
@@ -631,6 +668,8 @@ class SendEmailEffect(Frozen):
     to: tuple[str, ...]
     subject: str | None = None
     body: str | None = None
+    body_ref: StoredText | None = None
+    """The whole body, when ``body`` is an excerpt of it."""
     template: str | None = None
     reminder_number: int | None = None
     reminder_total: int | None = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from workflows import texts
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     Assignee,
@@ -119,7 +120,11 @@ class Transaction:
         self, type_: EventType, data: dict[str, Any] | None = None, actor: str | None = None
     ) -> int:
         seq = next_seq(self.before) + len(self.events)
-        clean = {k: v for k, v in (data or {}).items() if v is not None}
+        clean = texts.bounded(
+            {k: v for k, v in (data or {}).items() if v is not None},
+            text_bytes=texts.EXCERPT_BYTES,
+            items=texts.LIST_ITEMS,
+        )
         self.events.append(
             TimelineEvent(seq=seq, at=self.now, type=type_, actor=actor or self.actor, data=clean)
         )
@@ -196,7 +201,7 @@ class Transaction:
             return Decision(self.before)  # a no-op (duplicate delivery): nothing changes
         state = self.state.model_copy(
             update={
-                "timeline": (*self.before.timeline, *self.events),
+                "timeline": _with_old_events_compacted(self.before.timeline, self.events),
                 "updated_at": self.now,
             }
         )
@@ -219,6 +224,26 @@ class Transaction:
                 )
             )
         return Decision(state, tuple(effects))
+
+
+def _with_old_events_compacted(
+    before: tuple[TimelineEvent, ...], added: list[TimelineEvent]
+) -> tuple[TimelineEvent, ...]:
+    """The timeline with ``added``, its events past the newest ``RECENT_EVENTS`` compacted.
+
+    Only the events that leave the recent window now need it (the older ones were
+    compacted when they left it), so a commit costs the same however long the ticket.
+    """
+    timeline = (*before, *added)
+    first_old = len(before) - texts.RECENT_EVENTS
+    leaving = range(max(first_old, 0), max(len(timeline) - texts.RECENT_EVENTS, 0))
+    if not leaving:
+        return timeline
+    return (
+        *timeline[: leaving.start],
+        *(texts.compacted(timeline[i]) for i in leaving),
+        *timeline[leaving.stop :],
+    )
 
 
 def next_seq(state: TicketState) -> int:

@@ -7,7 +7,7 @@ the edit command's model, and FastAPI reads it from the signature.
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import IdempotencyKeyDep, PrincipalDep, StaffDep, TicketsDep
@@ -90,6 +90,24 @@ async def read_ticket(
 ) -> Reading:
     """The whole view for staff; the customer view (public events only) for a requester."""
     return await tickets.read_for(ticket_id, principal)
+
+
+@router.get(
+    "/{ticket_id}/contents/{sha256}",
+    responses={**READ_ERRORS, 200: {"content": {"text/plain": {}}}},
+    summary="The whole of a long text",
+    response_class=Response,
+)
+async def read_content(
+    ticket_id: TicketIdPath,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    principal: PrincipalDep,
+    tickets: TicketsDep,
+) -> Response:
+    """A text the ticket keeps an excerpt of (``body_ref``, ``description_ref``): staff may
+    fetch any of the ticket's, a requester those of its public events."""
+    data = await tickets.content(ticket_id, sha256, principal)
+    return Response(content=data, media_type="text/plain; charset=utf-8")
 
 
 @router.patch("/{ticket_id}", responses=COMMAND_ERRORS, summary="Edit a ticket")

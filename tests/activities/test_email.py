@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -92,7 +93,8 @@ async def test_a_refused_recipient_is_reported_on_the_timeline(
     assert smtp_sink.for_ticket(view.id) == []
 
 
-def test_a_subject_with_line_breaks_cannot_break_the_headers() -> None:
+def test_a_subject_with_line_breaks_cannot_break_the_headers(tmp_path: Path) -> None:
+    from activities.content import ContentStore
     from activities.email import EmailActivities
     from workflows.models import (
         EmailInput,
@@ -104,7 +106,9 @@ def test_a_subject_with_line_breaks_cannot_break_the_headers() -> None:
         async def send(self, message: object) -> None:
             raise AssertionError("not sent in this test")
 
-    activities = EmailActivities(NoSender(), "Tramita <t@tramita.test>", "tramita.test", "UTC")
+    activities = EmailActivities(
+        NoSender(), "Tramita <t@tramita.test>", "tramita.test", "UTC", ContentStore(tmp_path)
+    )
     message = activities.compose(
         EmailInput(
             ticket_id="T1",

@@ -42,7 +42,10 @@ async def test_very_long_titles_and_subjects_are_refused(api: httpx.AsyncClient)
 
 async def test_a_signature_header_grants_nothing(api: httpx.AsyncClient) -> None:
     body = b'{"message_id": "<forged@x>", "from": "a@example.com", "to": "s@t", "subject": "hi"}'
-    forged = {SIGNATURE_HEADER: sign(body, "guessed-secret"), "Content-Type": "application/json"}
+    forged = {
+        SIGNATURE_HEADER: sign(body, "guessed-secret", 0),
+        "Content-Type": "application/json",
+    }
     assert (await api.post("/inbound/email", content=body, headers=forged)).status_code == 401
     response = await api.post("/inbound/email", content=body, headers={**forged, **AGENT})
     assert response.status_code == 403

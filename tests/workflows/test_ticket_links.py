@@ -8,7 +8,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TEST_TASK_QUEUE
-from tests.support.temporal import command, events_of, eventually, start_ticket, update
+from tests.support.temporal import command, events_of, eventually, fresh_id, start_ticket, update
 from workflows.commands import (
     MergeCommand,
     NoteCommand,
@@ -106,3 +106,34 @@ async def test_merge_into_an_unknown_ticket_is_reported_on_the_source(
         ),
     )
     assert view.status is Status.RESOLVED
+
+
+async def test_a_ticket_with_the_longest_id_still_splits_and_completes(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """Its children were ``<id>-1``: 66 characters, refused inside the workflow, the error
+    lost and the parent stuck waiting for them (security finding 9)."""
+    client = time_env.client
+    longest = "L" + "x" * 59 + fresh_id("")[-4:]  # 64 characters, the most an id may have
+    parent = await start_ticket(
+        client, TEST_TASK_QUEUE, profile=ProfileName.ENATE, ticket_id=longest
+    )
+    await update(parent, StartCommand(actor="ana"))
+    view = await command(
+        parent,
+        SplitCommand(actor="ana", children=(NewTicket(title="A"), NewTicket(title="B"))),
+    )
+    assert all(len(child) <= 64 for child in view.links.children)
+    assert len(set(view.links.children)) == 2
+    for child_id in view.links.children:
+        child = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(child_id))
+        await eventually(
+            lambda handle=child: handle.query(TicketWorkflow.view),  # type: ignore[misc]
+            lambda v: v.status is Status.NEW,
+        )
+        await update(child, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
+    resolved = await eventually(
+        lambda: parent.query(TicketWorkflow.view), lambda v: v.status is Status.RESOLVED
+    )
+    assert resolved.resolution is not None
+    assert resolved.resolution.method is ResolutionMethod.SPLIT_COMPLETED
