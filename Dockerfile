@@ -12,6 +12,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
 COPY devstack ./devstack
+COPY mail ./mail
 COPY config.py worker.py observability.py ./
 # Bytecode for /app too: the workflow sandbox imports the workflow module once per ticket
 # it loads, and without a .pyc (PYTHONDONTWRITEBYTECODE, read-only tree) compiles it each time.
@@ -21,7 +22,7 @@ RUN pip install . psycopg[binary] \
     && mkdir -p /data/contents && chown tramita /data/contents
 
 USER tramita
-EXPOSE 8000 9464
+EXPOSE 8000 9464 2525
 ENV TRAMITA_API_HOST=0.0.0.0 \
     TRAMITA_API_PORT=8000 \
     TRAMITA_LOG_FORMAT=json

@@ -20,15 +20,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Debian packages some tests use (docker-compose to validate the compose file, Chromium
-# for the Web UI test). Installed when missing and we may (root); the tests say why they
-# skip when these are absent.
+# Debian packages the tests use: docker-compose (to validate the compose file), Chromium
+# (browser tests), Dovecot (a real IMAP server) and PostgreSQL (the store on a real
+# database). Installed when missing and we may (root); the tests say why they skip when
+# these are absent.
 system-deps:
-	@if ! command -v docker-compose >/dev/null || ! test -x /usr/bin/chromium; then \
+	@missing=""; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose chromium >/dev/null) \
-	      || echo "system-deps: apt-get failed; the compose and browser tests will skip"; \
-	  else echo "system-deps: not root; install docker-compose and chromium to run every test"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "system-deps: apt-get failed; tests that need$$missing will skip"; \
+	  else echo "system-deps: not root; install$$missing to run every test"; fi; \
 	fi
 
 test: lint system-deps

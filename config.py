@@ -8,7 +8,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,15 +31,36 @@ Role = Literal["agent", "supervisor", "robot", "requester", "system"]
 MIN_PRODUCTION_KEY_LENGTH = 32
 
 
+class ImapMailbox(BaseModel):
+    """One mailbox Tramita follows (``TRAMITA_IMAP_MAILBOXES``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: int = 993
+    tls: bool = True
+    username: str
+    password: SecretStr
+    folder: str = "INBOX"
+    profile: ProfileName | None = None
+
+    @property
+    def key(self) -> str:
+        """Names the mailbox without its password: the workflow id and inputs use it."""
+        return f"{self.username}@{self.host}:{self.port}/{self.folder}"
+
+
 class ApiKey(BaseModel):
     subject: str = Field(min_length=1)
     role: Role
+    name: str | None = Field(default=None, max_length=200)
+    """How the subject is shown to customers (the From of an agent's email)."""
 
 
 # Keys a newcomer can use with `make run`; ENV=production refuses to start with any of them.
 DEVELOPMENT_API_KEYS: dict[str, ApiKey] = {
-    "dev-agent-key": ApiKey(subject="ana", role="agent"),
-    "dev-supervisor-key": ApiKey(subject="sofia", role="supervisor"),
+    "dev-agent-key": ApiKey(subject="ana", role="agent", name="Ana Souza"),
+    "dev-supervisor-key": ApiKey(subject="sofia", role="supervisor", name="Sofia Lima"),
     "dev-robot-key": ApiKey(subject="robo-1", role="robot"),
     "dev-requester-key": ApiKey(subject="cliente@example.com", role="requester"),
     "dev-system-key": ApiKey(subject="system", role="system"),
@@ -75,6 +105,24 @@ class Settings(BaseSettings):
     """Extra CA certificates (PEM) to trust for a mail server with a private CA."""
     smtp_timeout_seconds: float = 20.0
     mail_from: str = "Tramita <tramita@localhost>"
+
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 2525
+    """The SMTP listener that takes inbound mail (``python -m mail.listener``)."""
+    inbound_addresses: Annotated[dict[str, ProfileName], NoDecode] = Field(default_factory=dict)
+    """JSON object: which profile mail to each address opens (else the default profile)."""
+    imap_mailboxes: Annotated[tuple[ImapMailbox, ...], NoDecode] = ()
+    """JSON list of mailboxes a durable workflow each follows."""
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    """How often a mailbox without IDLE is polled."""
+    known_senders: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses and domains whose mail may open tickets where the profile rejects unknown
+    senders (Enate); empty: everyone is known."""
+    inbound_max_new_per_sender_hour: int = Field(default=20, ge=1)
+    inbound_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
+    """The largest message the inbound paths take (raw MIME)."""
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    """Attachments over this are listed but not kept."""
 
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
     webhook_secret: SecretStr | None = None
@@ -152,6 +200,25 @@ class Settings(BaseSettings):
             return tuple(sorted({_WEEKDAYS[n] for n in names}))
         return value
 
+    @field_validator("inbound_addresses", "imap_mailboxes", mode="before")
+    @classmethod
+    def _parse_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return {} if info.field_name == "inbound_addresses" else ()
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be JSON: {exc}") from exc
+        return value
+
+    @field_validator("known_senders", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip().lower() for item in value.split(",") if item.strip())
+        return value
+
     @field_validator("webhook_urls", mode="before")
     @classmethod
     def _parse_urls(cls, value: Any) -> Any:
@@ -219,6 +286,11 @@ class Settings(BaseSettings):
     def mail_domain(self) -> str:
         address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
         return address.rsplit("@", 1)[-1] or "localhost"
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        """Each subject's display name, where a key gives one."""
+        return {entry.subject: entry.name for entry in self.api_keys.values() if entry.name}
 
     def calendar_template(self) -> CalendarSnapshot:
         """The configured calendar without holidays (they are resolved per ticket)."""

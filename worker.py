@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import hashlib
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from datetime import timedelta
 
 import httpx
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 import workflows
@@ -24,9 +26,14 @@ from activities.archive import ArchiveActivities, ArchiveStore
 from activities.calendar import CalendarActivities
 from activities.content import ContentStore
 from activities.email import EmailActivities, SmtpMailSender
+from activities.imap import ImapActivities
 from activities.webhooks import WebhookActivities
+from api.schemas import InboundResult
+from api.service import TicketService
 from config import Settings, connect, get_settings
 from observability import configure_logging, settings_or_exit, worker_runtime
+from workflows.mailbox import MailboxInput, MailboxWorkflow
+from workflows.models import ProfileName
 from workflows.ticket import TicketWorkflow
 
 logger = logging.getLogger("tramita.worker")
@@ -65,22 +72,40 @@ def build_worker(
         domain=settings.mail_domain,
         timezone=settings.calendar_timezone,
         contents=ContentStore(settings.content_directory),
+        display_names=settings.display_names,
     )
     webhooks = WebhookActivities(
         http_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds),
         urls=settings.webhook_urls,
         secret=settings.webhook_secret_value,
     )
-    archive = ArchiveActivities(archive_store or ArchiveStore.from_url(settings.archive_url))
+    store = archive_store or ArchiveStore.from_url(settings.archive_url)
+    archive = ArchiveActivities(store)
+    contents = ContentStore(settings.content_directory)
+    # Mailboxes route their mail through the same service and router as the API.
+    tickets = TicketService(
+        client,
+        settings,
+        store,
+        rpc_timeout=timedelta(seconds=settings.api_rpc_timeout_seconds),
+    )
+
+    async def route(raw: bytes, profile: ProfileName | None) -> InboundResult:
+        return await tickets.inbound.route_raw(raw, profile=profile)
+
+    imap = ImapActivities(settings, contents, route)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TicketWorkflow],
+        workflows=[TicketWorkflow, MailboxWorkflow],
         activities=[
             email.send,
             webhooks.deliver,
             archive.archive,
             CalendarActivities().build_snapshot,
+            imap.fetch,
+            imap.route,
+            imap.wait,
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -102,9 +127,28 @@ def precompile_workflows() -> None:
         compileall.compile_dir(directory, quiet=2)
 
 
+async def follow_mailboxes(client: Client, settings: Settings) -> None:
+    """Start the workflow of each configured IMAP mailbox (one already running is kept)."""
+    for mailbox in settings.imap_mailboxes:
+        await client.start_workflow(
+            MailboxWorkflow.run,
+            MailboxInput(mailbox=mailbox.key, poll_seconds=settings.imap_poll_seconds),
+            id=mailbox_workflow_id(mailbox.key),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Mailbox {mailbox.key}",
+        )
+        logger.info("following mailbox", extra={"mailbox": mailbox.key})
+
+
+def mailbox_workflow_id(key: str) -> str:
+    return "mailbox-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 async def serve(settings: Settings) -> None:
     precompile_workflows()
     client = await connect(settings, runtime=worker_runtime(settings))
+    await follow_mailboxes(client, settings)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as http_client:
         worker = build_worker(client, settings, http_client=http_client)
         stop = asyncio.Event()

@@ -101,6 +101,10 @@ class ArchiveStore:
                     self._schema_ready = True
         return self._engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     @classmethod
     def from_url(cls, url: str) -> ArchiveStore:
         return cls(engine_for(url))

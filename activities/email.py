@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Protocol
 
 import aiosmtplib
@@ -23,7 +24,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.content import ContentStore
-from activities.templates import render_template
+from activities.templates import render
+from mail.classify import LOOP_HEADER
 from workflows.calendar import zone
 from workflows.models import EmailInput, EmailResult, SendEmailEffect
 
@@ -121,12 +123,15 @@ class EmailActivities:
         domain: str,
         timezone: str,
         contents: ContentStore,
+        display_names: Mapping[str, str] | None = None,
     ) -> None:
         self._sender = sender
+        self._team, self._address = parseaddr(mail_from)
         self._mail_from = mail_from
         self._domain = domain
         self._timezone = timezone
         self._contents = contents
+        self._display_names = dict(display_names or {})
 
     def _body(self, email: SendEmailEffect) -> str:
         """The whole body: the ticket keeps an excerpt of a long one, and its reference."""
@@ -140,30 +145,60 @@ class EmailActivities:
             )
         return email.body or ""
 
+    def _sender_name(self, author: str | None) -> str:
+        """An agent's name as recipients see it: "Ana Souza (Suporte Tramita)"."""
+        if not author:
+            return self._team or self._address
+        name = self._display_names.get(author, author)
+        return f"{name} ({self._team})" if self._team else name
+
+    def _message_id(self, token: str, ticket_id: str) -> str:
+        if token.startswith("sent:") and token[5:].isdigit():
+            return message_id_for(ticket_id, int(token[5:]), self._domain)
+        return token
+
     def compose(self, request: EmailInput) -> EmailMessage:
         email = request.email
-        if email.template is not None:
-            closes_local = (
-                email.closes_at.astimezone(zone(self._timezone)) if email.closes_at else None
-            )
-            subject, body = render_template(
-                email,
-                language=request.language,
-                ticket_id=request.ticket_id,
-                title=request.title,
-                closes_at_local=closes_local,
-            )
+        zone_name = request.timezone or self._timezone
+        values: dict[str, object] = {
+            "ticket_ref": reference(request.ticket_id).strip("[]"),
+            "title": request.title or request.ticket_id,
+            "sender_name": self._sender_name(email.author),
+            "customer_link": request.customer_link,
+        }
+        if email.template is None:
+            name = "agent_email"
+            values["subject"] = email.subject or request.title or request.ticket_id
+            values["body"] = self._body(email)
         else:
-            subject, body = email.subject or request.title or request.ticket_id, self._body(email)
+            name = email.template
+            date_format = "%d/%m/%Y %H:%M" if request.language == "pt-BR" else "%Y-%m-%d %H:%M"
+            closes = email.closes_at.astimezone(zone(zone_name)) if email.closes_at else None
+            values["number"] = email.reminder_number or 1
+            values["total"] = email.reminder_total or 1
+            values["closes_at"] = closes.strftime(date_format) if closes else "-"
+        rendered = render(name, request.language, values)
         message = EmailMessage()
-        message["From"] = self._mail_from
+        message["From"] = formataddr((self._sender_name(email.author), self._address))
         message["To"] = ", ".join(email.to)
+        if email.cc:
+            message["Cc"] = ", ".join(email.cc)
         # Titles are one line when validated; fold anyway, a header must never break.
-        message["Subject"] = with_reference(" ".join(subject.split()), request.ticket_id)
+        message["Subject"] = with_reference(" ".join(rendered.subject.split()), request.ticket_id)
         message["Message-ID"] = message_id_for(request.ticket_id, email.seq, self._domain)
-        message["Date"] = formatdate(localtime=False)
+        thread = [self._message_id(token, request.ticket_id) for token in email.thread]
+        if thread:
+            message["In-Reply-To"] = thread[-1]
+            message["References"] = " ".join(thread)
+        message["Date"] = format_datetime(datetime.now(zone(zone_name)))
         message["X-Tramita-Ticket"] = request.ticket_id
-        message.set_content(body)
+        if email.kind.automatic:
+            # RFC 3834: nobody should answer it automatically, and Tramita knows it back.
+            message["Auto-Submitted"] = "auto-generated"
+            message["X-Auto-Response-Suppress"] = "All"
+            message[LOOP_HEADER] = self._domain
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
         return message
 
     @activity.defn(name="send_email")

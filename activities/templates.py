@@ -1,77 +1,74 @@
-"""Customer email templates per language. The support desk writes in Brazilian Portuguese."""
+"""Email templates: per language, a text and an HTML version, rendered with Jinja2.
+
+``activities/mail_templates/<language>/<name>.{subject,txt,html}.j2``; a name without a
+subject template takes the subject it is given (an agent's email). HTML is escaped by
+default (a ticket's text can never inject markup); ``paragraphs`` turns a plain text
+into HTML paragraphs. Every email starts with a "reply above this line" marker, which
+the inbound parser cuts at, so a reply's quote never reaches the timeline.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from string import Template
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from workflows.models import SendEmailEffect
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
-_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
-    "pt-BR": {
-        "customer_wait_reminder": (
-            "Lembrete: aguardamos sua resposta - $title",
-            "Olá,\n\n"
-            "O chamado $ticket ($title) está aguardando a sua resposta com as informações "
-            "solicitadas pelo Suporte.\n\n"
-            "Este é o lembrete $number de $total. Se não recebermos retorno, o chamado será "
-            "fechado automaticamente em $closes_at, com a qualificação "
-            '"Indefinida por falta de informação".\n\n'
-            "Basta responder a este e-mail para dar continuidade ao atendimento.\n\n"
-            "Atenciosamente,\nEquipe de Suporte\n",
-        ),
-        "validation_reminder": (
-            "Lembrete: valide a solução do seu chamado - $title",
-            "Olá,\n\n"
-            "O Suporte informou a solução do chamado $ticket ($title) e aguarda a sua "
-            "validação.\n\n"
-            "Este é o lembrete $number de $total. A pesquisa de satisfação está disponível "
-            "enquanto o chamado estiver em validação. Sem retorno, o chamado será fechado "
-            "automaticamente em $closes_at.\n\n"
-            "Se a solução não resolveu o problema, basta responder a este e-mail.\n\n"
-            "Atenciosamente,\nEquipe de Suporte\n",
-        ),
-    },
-    "en": {
-        "customer_wait_reminder": (
-            "Reminder: we are waiting for your reply - $title",
-            "Hello,\n\n"
-            "Ticket $ticket ($title) is waiting for the information we asked you for.\n\n"
-            "This is reminder $number of $total. Without an answer the ticket will be closed "
-            "on $closes_at.\n\n"
-            "Just reply to this email to continue.\n\nKind regards,\nService team\n",
-        ),
-        "validation_reminder": (
-            "Reminder: please confirm the resolution - $title",
-            "Hello,\n\n"
-            "Ticket $ticket ($title) was resolved and is waiting for your confirmation.\n\n"
-            "This is reminder $number of $total. Without an answer the ticket will be closed "
-            "on $closes_at.\n\n"
-            "If the problem is not solved, just reply to this email.\n\n"
-            "Kind regards,\nService team\n",
-        ),
-    },
-}
+from mail.quotes import REPLY_ABOVE
+
+TEMPLATES = Path(__file__).parent / "mail_templates"
+LANGUAGES = ("pt-BR", "en")
 
 
-def render_template(
-    email: SendEmailEffect,
-    *,
-    language: str,
-    ticket_id: str,
-    title: str | None,
-    closes_at_local: datetime | None,
-) -> tuple[str, str]:
-    """Subject and plain-text body of a templated email."""
-    if email.template is None:
-        raise ValueError("render_template needs an email with a template")
-    subject, body = _TEMPLATES[language][email.template]
-    date_format = "%d/%m/%Y %H:%M" if language == "pt-BR" else "%Y-%m-%d %H:%M"
-    values = {
-        "ticket": f"#{ticket_id}",
-        "title": title or ticket_id,
-        "number": str(email.reminder_number or 1),
-        "total": str(email.reminder_total or 1),
-        "closes_at": closes_at_local.strftime(date_format) if closes_at_local else "-",
-    }
-    return Template(subject).substitute(values), Template(body).substitute(values)
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def paragraphs(text: str) -> Markup:
+    """Plain text as HTML: blank lines make paragraphs, line breaks stay; all escaped."""
+    blocks = [block for block in str(text).replace("\r\n", "\n").split("\n\n") if block.strip()]
+    return Markup("").join(
+        Markup("<p>{}</p>").format(
+            Markup("<br>\n").join(escape(line) for line in block.split("\n"))
+        )
+        for block in blocks
+    )
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["paragraphs"] = paragraphs
+    return env
+
+
+def render(name: str, language: str, values: dict[str, Any]) -> RenderedMail:
+    """The email ``name`` in ``language`` (English when there is none in it)."""
+    language = language if (TEMPLATES / language).is_dir() else "en"
+    env = environment()
+    context = {"marker": REPLY_ABOVE.get(language, REPLY_ABOVE["en"]), "language": language}
+    context.update(values)
+    subject_file = f"{language}/{name}.subject.j2"
+    if (TEMPLATES / subject_file).exists():
+        subject = env.get_template(subject_file).render(context)
+    else:
+        subject = str(values["subject"])
+    context["subject"] = " ".join(subject.split())
+    return RenderedMail(
+        subject=context["subject"],
+        text=env.get_template(f"{language}/{name}.txt.j2").render(context).strip() + "\n",
+        html=env.get_template(f"{language}/{name}.html.j2").render(context),
+    )

@@ -92,18 +92,27 @@ class RequestBodyGuard:
     part, the app's read fails, and whatever the app then answers is replaced.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, idle_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        idle_seconds: float,
+        larger: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
         self.idle_seconds = idle_seconds
+        self.larger = dict(larger or {})
+        """Paths that take bigger bodies (raw inbound mail), and how big."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope.get("path", ""), self.default_max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _answer(send, 413, "payload_too_large", self._too_large())
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _answer(send, 413, "payload_too_large", self._too_large(max_bytes))
             return
         received = 0
         failure: tuple[int, str, str] | None = None
@@ -123,8 +132,8 @@ class RequestBodyGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
-                if received > self.max_bytes:
-                    failure = (413, "payload_too_large", self._too_large())
+                if received > max_bytes:
+                    failure = (413, "payload_too_large", self._too_large(max_bytes))
                     raise BodyTooLarge
             return message
 
@@ -144,8 +153,9 @@ class RequestBodyGuard:
             if not answered and failure is not None:
                 await _answer(send, *failure)
 
-    def _too_large(self) -> str:
-        return f"request bodies are limited to {self.max_bytes} bytes"
+    @staticmethod
+    def _too_large(max_bytes: int) -> str:
+        return f"request bodies here are limited to {max_bytes} bytes"
 
     def _too_slow(self) -> str:
         return f"the request body stalled for {self.idle_seconds:g} s"

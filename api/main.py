@@ -83,6 +83,7 @@ def create_app(
         RequestBodyGuard,
         max_bytes=settings.max_body_bytes,
         idle_seconds=settings.api_body_timeout_seconds,
+        larger={"/inbound/mime": settings.inbound_max_bytes},
     )
     app.add_middleware(RequestMetrics)
     for router in (

@@ -47,7 +47,14 @@ class FollowUpBody(Body):
     description: LongText | None = None
 
 
-HeaderText = Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n\x00]*$")]
+# No control characters and no Unicode line breaks: Python's email package (and every
+# mail reader) would take them for the end of the header.
+_ONE_HEADER_LINE = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
+HeaderText = Annotated[str, StringConstraints(max_length=998, pattern=_ONE_HEADER_LINE)]
+RequiredHeaderText = Annotated[
+    str, StringConstraints(min_length=3, max_length=998, pattern=_ONE_HEADER_LINE)
+]
+HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=76, pattern=r"^[!-9;-~]+$")]
 
 
 class InboundEmailBody(Body):
@@ -68,12 +75,18 @@ class InboundEmailBody(Body):
         },
     )
 
-    message_id: str = Field(min_length=3, max_length=998, pattern=r"^[^\r\n]+$")
+    message_id: RequiredHeaderText
     from_: EmailStr = Field(alias="from")
-    to: str = Field(min_length=3, max_length=998, pattern=r"^[^\r\n]+$")
-    subject: str = Field(default="", max_length=998, pattern=r"^[^\r\n]*$")
+    to: RequiredHeaderText
+    subject: HeaderText = ""
     text: str = Field(default="", max_length=100_000)
-    in_reply_to: str | None = Field(default=None, max_length=998, pattern=r"^[^\r\n]+$")
+    html: str | None = Field(default=None, max_length=500_000)
+    in_reply_to: RequiredHeaderText | None = None
+    headers: dict[HeaderName, HeaderText] | None = Field(
+        default=None,
+        max_length=100,
+        description="Other headers as received (Auto-Submitted, References, List-Id, ...).",
+    )
 
 
 class TicketSummary(BaseModel):
@@ -134,9 +147,27 @@ class ReleasePublished(BaseModel):
     ticket_ids: list[str]
 
 
+Outcome = Literal[
+    "reply",
+    "reopen",
+    "follow_up",
+    "new_ticket",
+    "unknown_sender",
+    "third_party",
+    "auto_reply",
+    "bounce",
+    "bulk",
+    "rate_limited",
+    "duplicate",
+]
+
+
 class InboundResult(BaseModel):
-    action: Literal["reply", "reopened", "created", "follow_up", "duplicate"]
-    ticket_id: str
+    """What became of an inbound message."""
+
+    outcome: Outcome
+    ticket_id: str | None
+    message_id: str
 
 
 class Health(BaseModel):

@@ -33,16 +33,17 @@ from temporalio.client import Client
 from activities.archive import ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.content import ContentStore
+from activities.mail_ledger import MailLedger
 from api.failures import IdempotencyKeyReused, TicketNotFound
 from api.gateway import TicketGateway
-from api.inbound_routing import InboundRouter, derived_id
+from api.inbound_routing import InboundRouter
 from api.listing import TicketFilters, TicketLister, quote
 from api.principal import Principal
 from api.schemas import FollowUpBody, TicketList
 from api.tokens import PageTokens
 from config import Settings
 from workflows import lifecycle, texts
-from workflows.audiences import readable_contents
+from workflows.audiences import Readable, readable_contents
 from workflows.commands import MergeCommand, ReleasePublishedCommand, spec_of
 from workflows.models import (
     CalendarRequest,
@@ -50,6 +51,7 @@ from workflows.models import (
     Command,
     CustomerView,
     NewTicket,
+    OpeningMessage,
     Status,
     TicketInput,
     TicketView,
@@ -70,6 +72,12 @@ def _calendar(template: CalendarSnapshot, year: int, years_ahead: int) -> Calend
     return build_calendar_snapshot(
         CalendarRequest.like(template, from_year=year, years_ahead=years_ahead)
     )
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """A stable id from ``parts`` (a retry finds what the first attempt made)."""
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"{prefix}{digest[:15]}"
 
 
 def fingerprint(*parts: Any) -> str:
@@ -115,7 +123,14 @@ class TicketService:
         self.lister = TicketLister(
             client, archive, PageTokens(settings.api_keys), policies, rpc_timeout=rpc_timeout
         )
-        self.inbound = InboundRouter(self.gateway, self)
+        self.inbound = InboundRouter(
+            self.gateway,
+            self,
+            MailLedger(archive),
+            self.contents,
+            settings,
+            policies,
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -210,14 +225,23 @@ class TicketService:
         return view
 
     async def open_from_email(
-        self, ticket_id: str, request: NewTicket, *, actor: str, follow_up_of: str | None
+        self,
+        ticket_id: str,
+        request: NewTicket,
+        *,
+        actor: str,
+        follow_up_of: str | None,
+        opening_message: OpeningMessage,
     ) -> bool:
         if await self.gateway.run_status(ticket_id) is not None:
             return False
         ticket = await self._ticket_input(
             ticket_id, request, actor=actor, follow_up_of=follow_up_of
         )
-        await self.gateway.start(ticket, task_queue=self._settings.task_queue)
+        ticket = ticket.model_copy(update={"opening_message": opening_message})
+        _, new = await self.gateway.start(ticket, task_queue=self._settings.task_queue)
+        if not new:
+            return False
         if follow_up_of is not None:
             await asyncio.to_thread(self._archive.add_follow_up, follow_up_of, ticket_id)
         return True
@@ -284,15 +308,18 @@ class TicketService:
             return command
         return command.model_copy(update={**updates, "stored_texts": stored})
 
-    async def content(self, ticket_id: str, sha256: str, principal: Principal) -> bytes:
-        """A stored text (or attachment) of a ticket, if its reader may see it."""
+    async def content(
+        self, ticket_id: str, sha256: str, principal: Principal
+    ) -> tuple[bytes, Readable]:
+        """A stored text or attachment of a ticket, if its reader may see it."""
         view = await self.read_for(ticket_id, principal)
-        if sha256 not in readable_contents(view):
+        readable = readable_contents(view).get(sha256)
+        if readable is None:
             raise TicketNotFound(f"{ticket_id}/contents/{sha256}")
         data = await asyncio.to_thread(self.contents.read, sha256)
         if data is None:
             raise TicketNotFound(f"{ticket_id}/contents/{sha256}")
-        return data
+        return data, readable
 
     async def _with_merge_target(self, ticket_id: str, command: MergeCommand) -> MergeCommand:
         """The merge rule needs the target's status, which only Temporal or the archive

@@ -23,6 +23,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from bench import mail
 from bench.scenarios import (
     Throughput,
     ceiling,
@@ -45,6 +46,7 @@ from bench.stack import (
     start_worker,
 )
 from config import Settings, connect
+from tests.support.dovecot import Dovecot
 from workflows.models import (
     ProfileName,
 )
@@ -53,12 +55,17 @@ logger = logging.getLogger("tramita.bench")
 
 RESULTS = Path(__file__).with_name("results.json")
 
+# The lifecycle is judged against the ticket-shaped ceiling (a workflow with a ticket's
+# history and none of Tramita's code); the no-op ceiling stays in the table as information.
 TARGETS = {
-    "client_to_ceiling": 0.7,
+    "client_to_shaped_ceiling": 0.9,
     "http_to_client": 0.85,
     "reminder_lateness_p99_ms": 1000.0,
     "worker_peak_rss_mib": 500.0,
     "history_events": 60,
+    "inbound_to_direct": 0.8,
+    "imap_append_p99_ms": 5000.0,
+    "mime_20mb_extra_rss_mib": 150.0,
 }
 
 
@@ -76,7 +83,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--due-window", type=float, default=1000.0, help="reminders spread")
     parser.add_argument("--cache", type=int, default=1000, help="worker's cached tickets")
-    parser.add_argument("--only", choices=["throughput", "history", "timers"], action="append")
+    parser.add_argument(
+        "--only", choices=["throughput", "history", "timers", "mail"], action="append"
+    )
+    parser.add_argument("--mail-messages", type=int, default=150, help="per phase and round")
+    parser.add_argument("--imap-samples", type=int, default=50)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     opening = args.timer_tickets / args.create_rate
@@ -93,7 +104,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         update={"worker_max_cached_workflows": args.cache}
     )
     run = secrets.token_hex(2)
-    wanted = set(args.only or ["throughput", "history", "timers"])
+    wanted = set(args.only or ["throughput", "history", "timers", "mail"])
     sink = MailSink(settings.smtp_host, settings.smtp_port)
     sink.start()
     parts: list[Part] = []
@@ -150,11 +161,39 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 run,
             )
             results["timers"] = timers.as_dict()
+            await worker.stop()
+            parts.remove(worker)
+        if "mail" in wanted:
+            results["mail"] = await mail_phases(client, settings, args, run, parts)
     finally:
         for part in reversed(parts):
             await part.stop()
         sink.stop()
     return results
+
+
+async def mail_phases(
+    client: Client, settings: Settings, args: argparse.Namespace, run: str, parts: list[Part]
+) -> dict[str, Any]:
+    """(6) to (8): the production worker following a Dovecot mailbox, and the API."""
+    imap = Dovecot({mail.IMAP_USER: mail.IMAP_PASSWORD})
+    imap.start()
+    try:
+        worker = await start_worker(settings, env=mail.dovecot_mailbox(imap))
+        api = await start_api(settings)
+        parts += [worker, api]
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        logger.info("mail: routing throughput")
+        routing = await mail.routing_throughput(
+            client, settings, api_url, args.mail_messages, args.concurrency, args.rounds, run
+        )
+        logger.info("mail: IMAP APPEND to the timeline")
+        latency = await mail.imap_latency(client, settings, imap, args.imap_samples, run)
+        logger.info("mail: a 20 MB message")
+        memory = await mail.big_message_memory(api_url, api, 20 * 2**20)
+        return {"routing": routing, "imap_idle_latency": latency, "big_message": memory}
+    finally:
+        imap.cleanup()
 
 
 async def throughput(
@@ -255,16 +294,14 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             ("shaped_ceiling / ceiling", f"{ratios['shaped_ceiling_to_ceiling']:.2f}", "", True)
         )
         rows.append(
-            ("client / shaped_ceiling", f"{ratios['client_to_shaped_ceiling']:.2f}", "", True)
-        )
-        rows.append(
             (
-                "client / ceiling",
-                f"{ratios['client_to_ceiling']:.2f}",
-                f">= {TARGETS['client_to_ceiling']}",
-                ratios["client_to_ceiling"] >= TARGETS["client_to_ceiling"],
+                "client / shaped_ceiling",
+                f"{ratios['client_to_shaped_ceiling']:.2f}",
+                f">= {TARGETS['client_to_shaped_ceiling']}",
+                ratios["client_to_shaped_ceiling"] >= TARGETS["client_to_shaped_ceiling"],
             )
         )
+        rows.append(("client / ceiling (no-op)", f"{ratios['client_to_ceiling']:.2f}", "", True))
         rows.append(
             (
                 "http / client",
@@ -273,7 +310,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 ratios["http_to_client"] >= TARGETS["http_to_client"],
             )
         )
-        for name in ("client_to_ceiling", "http_to_client"):
+        for name in ("client_to_shaped_ceiling", "http_to_client"):
             each = " ".join(f"{r[name]:.2f}" for r in results.get("ratios_by_round", []))
             rows.append((f"{name.replace('_to_', ' / ')}, each round", each, "", True))
         for step, latency in results["http_lifecycles"]["latency"].items():
@@ -321,6 +358,35 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 f"{timers['worker_peak_rss_mib']}",
                 f"<= {TARGETS['worker_peak_rss_mib']:.0f}",
                 timers["worker_peak_rss_mib"] <= TARGETS["worker_peak_rss_mib"],
+            )
+        )
+    mail_results = results.get("mail")
+    if mail_results:
+        routing = mail_results["routing"]
+        rows.append(
+            (
+                "inbound /inbound/mime / direct replies",
+                f"{routing['inbound_to_direct']:.2f} ({routing['inbound_per_second']:.1f}/s)",
+                f">= {TARGETS['inbound_to_direct']}",
+                routing["inbound_to_direct"] >= TARGETS["inbound_to_direct"],
+            )
+        )
+        idle = mail_results["imap_idle_latency"]
+        rows.append(
+            (
+                "IMAP APPEND to timeline p50 / p99 / max (ms)",
+                f"{idle['p50_ms']} / {idle['p99_ms']} / {idle['max_ms']}",
+                f"p99 <= {TARGETS['imap_append_p99_ms']:.0f}",
+                idle["p99_ms"] <= TARGETS["imap_append_p99_ms"],
+            )
+        )
+        big = mail_results["big_message"]
+        rows.append(
+            (
+                "20 MB message: API extra peak RSS (MiB)",
+                f"{big['api_extra_peak_rss_mib']}",
+                f"<= {TARGETS['mime_20mb_extra_rss_mib']:.0f}",
+                big["api_extra_peak_rss_mib"] <= TARGETS["mime_20mb_extra_rss_mib"],
             )
         )
     for profile, history in results.get("history", {}).items():

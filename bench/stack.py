@@ -237,10 +237,14 @@ async def start_temporal(settings: Settings) -> Part:
     return part
 
 
-async def start_worker(settings: Settings, module: str | None = None) -> Part:
+async def start_worker(
+    settings: Settings, module: str | None = None, env: dict[str, str] | None = None
+) -> Part:
     """``python worker.py`` (the production worker), or ``python -m <module>``."""
     command = [sys.executable, "-m", module] if module else [sys.executable, "worker.py"]
-    part = await start_part("worker", command, settings_env(settings), settings.data_dir)
+    part = await start_part(
+        "worker", command, settings_env(settings, **(env or {})), settings.data_dir
+    )
     await _wait_for_http(f"http://{settings.worker_metrics_address}/metrics", part)
     return part
 

@@ -1,10 +1,11 @@
-"""``make run``: Temporal dev server (SQLite file, Web UI), worker, API and mail sink.
+"""``make run``: Temporal dev server (SQLite file, Web UI), worker, API, the SMTP
+listener for inbound mail and a sink for outgoing mail.
 
 Runs in the foreground; Ctrl-C (or SIGTERM) stops every part and waits for it. State
 lives under ``TRAMITA_DATA_DIR`` (``.data/``), so a second run finds every ticket and
 timer where it was. Ports: Temporal from ``TRAMITA_TEMPORAL_ADDRESS`` (7233), the Web UI
 on ``TRAMITA_UI_PORT`` (8233), the API on ``TRAMITA_API_PORT`` (8000), the mail sink on
-``TRAMITA_SMTP_PORT`` (1025).
+``TRAMITA_SMTP_PORT`` (1025), the inbound listener on ``TRAMITA_INBOUND_SMTP_PORT`` (2525).
 
 Every part is supervised: one that exits on its own is logged and started again after
 a pause that doubles up to a minute (and starts over once the part has stayed up for a
@@ -157,7 +158,9 @@ async def announce_when_ready(settings: Settings, stopping: asyncio.Event) -> No
                         extra={
                             "web_ui": f"http://localhost:{settings.ui_port}",
                             "api_docs": f"http://{settings.api_host}:{settings.api_port}/docs",
-                            "mail": str(settings.data_dir / "mail"),
+                            "outgoing_mail": str(settings.data_dir / "mail"),
+                            "inbound_smtp": f"{settings.inbound_smtp_host}:"
+                            f"{settings.inbound_smtp_port}",
                         },
                     )
                     return
@@ -179,6 +182,7 @@ async def run(settings: Settings) -> int:
     later = [
         Part("worker", [python, "worker.py"]),
         Part("api", [python, "-m", "api"]),
+        Part("mail listener", [python, "-m", "mail.listener"]),
     ]
     parts = [temporal, Part("mail sink", [python, "-m", "devstack.mailsink"]), *later]
     tasks: list[asyncio.Task[None]] = []

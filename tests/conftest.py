@@ -85,6 +85,8 @@ def worker_settings(smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactor
         attachments_dir=tmp_path_factory.mktemp("contents"),
         # The suite sends many requests with one key; tests/test_security.py checks limits.
         rate_limit_per_minute=0,
+        # Most tests open tickets by mail from one customer; the quota has its own test.
+        inbound_max_new_per_sender_hour=100_000,
         smtp_host=smtp_sink.host,
         smtp_port=smtp_sink.port,
         mail_from="Suporte Tramita <suporte@tramita.test>",

@@ -171,7 +171,7 @@ async def test_closed_ticket_is_read_listed_and_followed_up_after_its_history_is
         },
         headers=SYSTEM,
     )
-    assert inbound["action"] == "follow_up"
+    assert inbound["outcome"] == "follow_up"
     original = (await dev_api.get(f"/tickets/{tid}", headers=AGENT)).json()
     assert original["links"]["follow_ups"] == sorted([follow_up["id"], inbound["ticket_id"]])
 

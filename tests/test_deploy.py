@@ -58,6 +58,7 @@ def test_every_service_of_the_design_is_there(config: dict[str, Any]) -> None:
         "search-attributes",
         "worker",
         "api",
+        "mail-listener",
         "mailpit",
     }
     assert config["services"]["temporal"]["environment"]["DB"] == "postgres12"
@@ -92,6 +93,7 @@ def test_nothing_without_sign_in_listens_beyond_this_host(config: dict[str, Any]
     assert published(config, "temporal-ui") == [("127.0.0.1", "8080")]
     assert published(config, "mailpit") == [("127.0.0.1", "8025")]
     assert published(config, "api") == [("127.0.0.1", "8000")]
+    assert published(config, "mail-listener") == [("127.0.0.1", "2525")]
     for service in ("postgresql", "temporal", "worker"):
         assert published(config, service) == [], service
 
@@ -105,7 +107,7 @@ def test_the_api_is_published_only_where_the_operator_says(tmp_path: Path) -> No
 
 
 def test_api_and_workers_share_the_content_store(config: dict[str, Any]) -> None:
-    for service in ("api", "worker"):
+    for service in ("api", "worker", "mail-listener"):
         directory = config["services"][service]["environment"]["TRAMITA_ATTACHMENTS_DIR"]
         assert ("contents", directory) in mounts(config, service), service
 

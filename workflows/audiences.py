@@ -11,6 +11,9 @@ no qualification unless the requester reviews it, no link to another customer's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from workflows.addresses import same_address
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     AssigneeKind,
@@ -32,6 +35,7 @@ from workflows.models import (
 # The fields of a public event the requester may read; every other field stays with staff
 # (recipients, templates, due times, message ids, internal sequence numbers...).
 PUBLIC_DATA: dict[EventType, frozenset[str]] = {
+    EventType.CREATED: frozenset({"attachments"}),
     EventType.CUSTOMER_REPLY: frozenset(
         {"body", "body_ref", "body_bytes", "subject", "attachments"}
     ),
@@ -65,6 +69,17 @@ def label_of(status: Status, reason: WaitReason | None, policy: ProfilePolicy) -
 
 def is_public(event: TimelineEvent) -> bool:
     return event.type.visibility is Visibility.PUBLIC
+
+
+def speaks_for_the_customer(
+    sender: str | None,
+    requester: str | None,
+    primary_contact: str | None,
+    contacts: tuple[str, ...],
+) -> bool:
+    """Whether mail from ``sender`` is the customer's: the requester or one of the
+    ticket's contacts. Anyone else is a third party, whatever they quote."""
+    return any(same_address(sender, person) for person in (requester, primary_contact, *contacts))
 
 
 def reviews_qualification(kind: RequesterKind, policy: ProfilePolicy) -> bool:
@@ -118,17 +133,38 @@ def customer_events(view: TicketView, policy: ProfilePolicy) -> tuple[CustomerEv
     return tuple(shown)
 
 
-def readable_contents(view: TicketView | CustomerView) -> frozenset[str]:
+@dataclass(frozen=True)
+class Readable:
+    """A stored content a reader may fetch, and how to hand it over."""
+
+    content_type: str
+    filename: str | None = None
+
+
+TEXT = Readable("text/plain; charset=utf-8")
+RAW_MESSAGE = Readable("message/rfc822")
+
+
+def readable_contents(view: TicketView | CustomerView) -> dict[str, Readable]:
     """The stored contents (by SHA-256) the reader of ``view`` may fetch: what its events
     and description name. A customer view names only public ones."""
-    digests = {view.description_ref.sha256} if view.description_ref else set()
+    found: dict[str, Readable] = {}
+    if view.description_ref:
+        found[view.description_ref.sha256] = TEXT
     for event in view.timeline:
         for key, value in event.data.items():
-            if key.endswith("_ref") and isinstance(value, str):
-                digests.add(value)
+            if key == "raw_ref" and isinstance(value, str):
+                found[value] = RAW_MESSAGE
+            elif key.endswith("_ref") and isinstance(value, str):
+                found[value] = TEXT
             elif key == "attachments" and isinstance(value, list):
-                digests.update(str(a["sha256"]) for a in value if isinstance(a, dict))
-    return frozenset(digests)
+                for item in value:
+                    if isinstance(item, dict) and item.get("sha256"):
+                        found[str(item["sha256"])] = Readable(
+                            str(item.get("content_type") or "application/octet-stream"),
+                            str(item.get("filename") or "attachment"),
+                        )
+    return found
 
 
 def customer_view(view: TicketView, policy: ProfilePolicy) -> CustomerView:

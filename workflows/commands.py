@@ -36,13 +36,14 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, EmailStr, Field, StringConstraints
 
-from workflows.audiences import reviews_qualification
+from workflows.audiences import reviews_qualification, speaks_for_the_customer
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     TICKET_ID_MAX,
     ActorName,
     Assignee,
     AssigneeKind,
+    AttachmentInfo,
     AwareDatetime,
     Command,
     EmailKind,
@@ -61,6 +62,7 @@ from workflows.models import (
     ShortText,
     StartChildEffect,
     Status,
+    StoredText,
     Survey,
     TicketFields,
     TicketId,
@@ -77,6 +79,7 @@ from workflows.transaction import (
     customer_recipients,
     describe_status,
     rejection,
+    thread_of,
 )
 
 SUBMIT_REQUIRED_FIELDS = ("title", "description", "category", "primary_contact", "requester")
@@ -605,6 +608,7 @@ class SendEmailCommand(Command):
     body: LongText
     subject: ShortText | None = None
     to: tuple[EmailStr, ...] | None = Field(default=None, min_length=1, max_length=20)
+    cc: bool = Field(default=False, description="Copy the ticket's contacts.")
     resolve: bool = False
     method: ResolutionMethod | None = None
 
@@ -659,19 +663,25 @@ def _apply_send_email(tx: Transaction, command: SendEmailCommand) -> None:
         )
         tx.record(EventType.EDITED, {"changed": ["description", "title"], "from_email": True})
     recipients = tuple(command.to) if command.to else customer_recipients(state)
+    copies = tuple(c for c in state.fields.contacts if c not in recipients) if command.cc else ()
     subject = command.subject or f"Re: {tx.state.fields.title or state.id}"
+    thread = thread_of(state)
     seq = tx.record(
         EventType.EMAIL_SENT,
-        {"to": list(recipients), "subject": subject} | text_data("body", command.body, body_ref),
+        {"to": list(recipients), "cc": list(copies) or None, "subject": subject}
+        | text_data("body", command.body, body_ref),
     )
     tx.effect(
         SendEmailEffect(
             kind=EmailKind.AGENT,
             seq=seq,
             to=recipients,
+            cc=copies,
             subject=subject,
             body=body,
             body_ref=body_ref,
+            author=tx.actor,
+            thread=thread,
         )
     )
     if tx.policy.timers.restart_clocks_on_email:
@@ -707,35 +717,67 @@ class CustomerReplyCommand(Command):
     model_config = _examples({"body": "Segue o XML em anexo."})
 
     INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"subject", "message_id", "from_address", "as_requester"}
+        {
+            "subject",
+            "message_id",
+            "from_address",
+            "as_requester",
+            "attachments",
+            "full_body_ref",
+            "raw_ref",
+        }
     )
 
     body: LongText
     subject: str | None = None
     message_id: str | None = None
     from_address: str | None = None
+    attachments: tuple[AttachmentInfo, ...] = ()
+    full_body_ref: StoredText | None = None
+    """An email's whole text, quotes included (``body`` is the new text)."""
+    raw_ref: StoredText | None = None
+    """An email as it arrived."""
     as_requester: bool = False
     """The requester's own reply, whoever relays it (``POST /replies``): recorded with the
     ticket's requester as author and sender instead of ``actor`` and ``from_address``
     (the actor stays the author of a ticket that names no requester)."""
 
 
+def _message_data(
+    command: CustomerReplyCommand | ThirdPartyMessageCommand, sender: str | None
+) -> dict[str, Any]:
+    """What an event keeps of a message: its new text, where the rest is, what came
+    with it."""
+    return text_data("body", command.body, command.stored("body")) | {
+        "subject": command.subject,
+        "message_id": command.message_id,
+        "from": sender,
+        "attachments": [a.model_dump(mode="json") for a in command.attachments] or None,
+        "full_body_ref": command.full_body_ref.sha256 if command.full_body_ref else None,
+        "raw_ref": command.raw_ref.sha256 if command.raw_ref else None,
+    }
+
+
+def _seen(tx: Transaction, message_id: str | None) -> bool:
+    """Whether the ticket already has this message (delivered twice); else remember it."""
+    if not message_id:
+        return False
+    seen = tx.state.seen_message_ids
+    if message_id in seen:
+        return True
+    tx.update(seen_message_ids=(*seen, message_id)[-SEEN_MESSAGE_IDS:])
+    return False
+
+
 def _apply_customer_reply(tx: Transaction, command: CustomerReplyCommand) -> None:
     state = tx.state
-    if command.message_id and command.message_id in state.seen_message_ids:
+    if _seen(tx, command.message_id):
         return  # the same inbound email delivered twice: no second effect
-    if command.message_id:
-        seen = (*state.seen_message_ids, command.message_id)
-        tx.update(seen_message_ids=seen[-SEEN_MESSAGE_IDS:])
     sender = command.from_address
     if command.as_requester:
         sender = state.fields.requester
         tx.actor = sender or tx.actor
-    tx.record(
-        EventType.CUSTOMER_REPLY,
-        text_data("body", command.body, command.stored("body"))
-        | {"subject": command.subject, "message_id": command.message_id, "from": sender},
-    )
+    tx.record(EventType.CUSTOMER_REPLY, _message_data(command, sender))
     tx.update(highlighted=True)
     if (
         state.status is Status.WAITING
@@ -753,13 +795,142 @@ def _apply_customer_reply(tx: Transaction, command: CustomerReplyCommand) -> Non
         tx.record(EventType.REOPENED, {"by": "customer_reply"})
 
 
+def _check_customer_reply(
+    state: TicketState, command: CustomerReplyCommand, now: datetime, policy: ProfilePolicy
+) -> None:
+    fields = state.fields
+    if (
+        command.from_address is not None
+        and not command.as_requester
+        and not speaks_for_the_customer(
+            command.from_address, fields.requester, fields.primary_contact, fields.contacts
+        )
+    ):
+        raise rejection(
+            state,
+            f"{command.from_address} is neither the requester nor a contact of ticket "
+            f"{state.id}: a third party's message, not the customer's reply",
+            "invalid_command",
+        )
+
+
 CUSTOMER_REPLY = CommandSpec(
     name="customer_reply",
     model=CustomerReplyCommand,
     allowed_from=OPEN_STATUSES,
+    check=_check_customer_reply,
     apply=_apply_customer_reply,
     requester_may=True,
     records=frozenset({EventType.CUSTOMER_REPLY, EventType.WAIT_ENDED, EventType.REOPENED}),
+)
+
+
+# =========================================================================== mail that is
+# not the customer's: a third party's message, an auto reply, a bounce. None changes the
+# status; the router sends them (there is no route).
+
+
+class ThirdPartyMessageCommand(Command):
+    """A message that threads to the ticket but comes from none of its requester and
+    contacts: recorded for the agents (highlighted), the status stays."""
+
+    body: LongText
+    subject: str | None = None
+    message_id: str | None = None
+    from_address: str | None = None
+    attachments: tuple[AttachmentInfo, ...] = ()
+    full_body_ref: StoredText | None = None
+    raw_ref: StoredText | None = None
+
+
+def _apply_third_party(tx: Transaction, command: ThirdPartyMessageCommand) -> None:
+    if _seen(tx, command.message_id):
+        return
+    tx.record(EventType.THIRD_PARTY_MESSAGE, _message_data(command, command.from_address))
+    tx.update(highlighted=True)
+
+
+THIRD_PARTY_MESSAGE = CommandSpec(
+    name="third_party_message",
+    model=ThirdPartyMessageCommand,
+    allowed_from=OPEN_STATUSES,
+    apply=_apply_third_party,
+    records=frozenset({EventType.THIRD_PARTY_MESSAGE}),
+)
+
+
+class AutoReplyReceivedCommand(Command):
+    """An automatic answer (out of office, a rule) to the ticket's mail: noted, nothing
+    else; it never ends a wait or reopens."""
+
+    message_id: str | None = None
+    from_address: str | None = None
+    subject: str | None = None
+    body: LongText | None = None
+    reason: str | None = None
+    raw_ref: StoredText | None = None
+
+
+def _apply_auto_reply(tx: Transaction, command: AutoReplyReceivedCommand) -> None:
+    if _seen(tx, command.message_id):
+        return
+    tx.record(
+        EventType.AUTO_REPLY_RECEIVED,
+        {
+            "message_id": command.message_id,
+            "from": command.from_address,
+            "subject": command.subject,
+            "reason": command.reason,
+            "raw_ref": command.raw_ref.sha256 if command.raw_ref else None,
+        }
+        | text_data("body", command.body, command.stored("body")),
+    )
+
+
+AUTO_REPLY_RECEIVED = CommandSpec(
+    name="auto_reply_received",
+    model=AutoReplyReceivedCommand,
+    allowed_from=OPEN_STATUSES,
+    apply=_apply_auto_reply,
+    records=frozenset({EventType.AUTO_REPLY_RECEIVED}),
+)
+
+
+class BounceReceivedCommand(Command):
+    """A delivery report: the ticket's mail did not reach someone. Highlighted, so an
+    agent can find another way to the customer; the status stays."""
+
+    message_id: str | None = None
+    recipients: tuple[str, ...] = Field(default=(), max_length=20)
+    permanent: bool = True
+    status: str | None = None
+    diagnostic: str | None = None
+    raw_ref: StoredText | None = None
+
+
+def _apply_bounce(tx: Transaction, command: BounceReceivedCommand) -> None:
+    if _seen(tx, command.message_id):
+        return
+    tx.record(
+        EventType.BOUNCE_RECEIVED,
+        {
+            "message_id": command.message_id,
+            "recipients": list(command.recipients),
+            "permanent": command.permanent,
+            "status": command.status,
+            "diagnostic": command.diagnostic,
+            "raw_ref": command.raw_ref.sha256 if command.raw_ref else None,
+        },
+    )
+    tx.update(highlighted=True)
+
+
+BOUNCE_RECEIVED = CommandSpec(
+    name="bounce_received",
+    model=BounceReceivedCommand,
+    allowed_from=OPEN_STATUSES,
+    apply=_apply_bounce,
+    records=frozenset({EventType.BOUNCE_RECEIVED}),
 )
 
 
@@ -1235,6 +1406,9 @@ SPECS: tuple[CommandSpec, ...] = (
     NOTE,
     SEND_EMAIL,
     CUSTOMER_REPLY,
+    THIRD_PARTY_MESSAGE,
+    AUTO_REPLY_RECEIVED,
+    BOUNCE_RECEIVED,
     RESOLVE,
     REOPEN,
     RELEASE_PUBLISHED,

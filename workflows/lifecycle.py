@@ -37,9 +37,12 @@ from workflows.models import (
     CommandResult,
     CustomerView,
     Deadline,
+    EmailKind,
     EventType,
     Links,
+    OpeningMessage,
     ProfilePolicy,
+    SendEmailEffect,
     Status,
     TicketFields,
     TicketInput,
@@ -130,8 +133,13 @@ def new_ticket(
     submit: bool = False,
     follow_up_of: str | None = None,
     parent: str | None = None,
+    opening_message: OpeningMessage | None = None,
 ) -> Decision:
-    """The initial state of a ticket, submitted at once when asked and complete."""
+    """The initial state of a ticket, submitted at once when asked and complete.
+
+    A ticket an email opened records where it came from and what came with it on its
+    ``created`` event, and acknowledges it when the profile asks and a person wrote.
+    """
     now = now.astimezone(UTC)
     state = TicketState(
         id=ticket_id,
@@ -142,7 +150,21 @@ def new_ticket(
         updated_at=now,
     )
     tx = _transaction(state, now, actor, policy, calendar)
-    tx.record(EventType.CREATED, {"title": fields.title, "parent": parent})
+    seq = tx.record(
+        EventType.CREATED, {"title": fields.title, "parent": parent} | _opened_by(opening_message)
+    )
+    if opening_message is not None and opening_message.sender:
+        tx.update(seen_message_ids=(opening_message.message_id,))
+        if policy.acknowledge_new_tickets and opening_message.acknowledge:
+            tx.effect(
+                SendEmailEffect(
+                    kind=EmailKind.ACKNOWLEDGEMENT,
+                    seq=seq,
+                    to=(opening_message.sender,),
+                    template="acknowledgement",
+                    thread=(opening_message.message_id,),
+                )
+            )
     if follow_up_of is not None:
         tx.record(EventType.FOLLOW_UP_CREATED, {"follow_up_of": follow_up_of})
     created = tx.commit(emit_webhook=False)
@@ -150,6 +172,18 @@ def new_ticket(
         return created
     submitted = decide(created.state, SubmitCommand(actor=actor), now, policy, calendar)
     return Decision(submitted.state, created.effects + submitted.effects)
+
+
+def _opened_by(message: OpeningMessage | None) -> dict[str, Any]:
+    if message is None:
+        return {}
+    return {
+        "message_id": message.message_id,
+        "from": message.sender,
+        "attachments": [a.model_dump(mode="json") for a in message.attachments] or None,
+        "raw_ref": message.raw_ref.sha256 if message.raw_ref else None,
+        "full_body_ref": message.full_body_ref.sha256 if message.full_body_ref else None,
+    }
 
 
 def opening(ticket: TicketInput, now: datetime) -> Decision:
@@ -168,6 +202,7 @@ def opening(ticket: TicketInput, now: datetime) -> Decision:
         submit=ticket.submit,
         follow_up_of=ticket.follow_up_of,
         parent=ticket.parent,
+        opening_message=ticket.opening_message,
     )
 
 

@@ -128,7 +128,8 @@ class EventType(StrEnum):
     Public: what the customer wrote, emails and reminders sent to the customer, status
     changes, resolution, reopening, closing, rating and follow-up links. Everything else
     is internal: notes, edits, assignments and robot hand-offs, qualification, merges and
-    splits (they carry other tickets' content), rejected commands.
+    splits (they carry other tickets' content), rejected commands, and what mail brought
+    that the customer did not write (a third party's message, auto replies, bounces).
     """
 
     visibility: Visibility
@@ -165,6 +166,9 @@ class EventType(StrEnum):
     CASE_COMPLETED = "case_completed", Visibility.INTERNAL
     FOLLOW_UP_CREATED = "follow_up_created", Visibility.PUBLIC
     REJECTED_COMMAND = "rejected_command", Visibility.INTERNAL
+    THIRD_PARTY_MESSAGE = "third_party_message", Visibility.INTERNAL
+    AUTO_REPLY_RECEIVED = "auto_reply_received", Visibility.INTERNAL
+    BOUNCE_RECEIVED = "bounce_received", Visibility.INTERNAL
 
 
 class DeadlineKind(StrEnum):
@@ -310,6 +314,11 @@ class ProfilePolicy(Frozen):
     qualification_review_kinds: frozenset[RequesterKind] = frozenset()
     """Requester kinds that see and may change the qualification in customer validation."""
     split_enabled: bool
+    acknowledge_new_tickets: bool = False
+    """Mail an acknowledgement to whoever opened a ticket by email (a person only)."""
+    reject_unknown_senders: bool = False
+    """Close at once, as ``unknown_sender``, a ticket opened by mail from a sender outside
+    ``TRAMITA_KNOWN_SENDERS`` (when that lists anyone): the Enate process does."""
     timers: TimerPolicy
 
     @model_validator(mode="before")
@@ -530,6 +539,29 @@ class TicketView(BaseModel):
     closed_at: datetime | None
 
 
+class AttachmentInfo(Frozen):
+    """A file that came with a message, as its event lists it."""
+
+    filename: Annotated[str, StringConstraints(max_length=255)]
+    content_type: Annotated[str, StringConstraints(max_length=255)]
+    size: int = Field(ge=0)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """None when it was not kept (over ``TRAMITA_MAX_ATTACHMENT_BYTES``)."""
+    refused: str | None = None
+
+
+class OpeningMessage(Frozen):
+    """The email that opened a ticket: where it came from and what came with it."""
+
+    message_id: str
+    sender: str | None = None
+    attachments: tuple[AttachmentInfo, ...] = ()
+    raw_ref: StoredText | None = None
+    full_body_ref: StoredText | None = None
+    acknowledge: bool = False
+    """The sender is a person who may be answered (not a no-reply or daemon address)."""
+
+
 class CustomerEvent(BaseModel):
     """A public timeline event as the requester sees it: only what is theirs to read."""
 
@@ -658,7 +690,14 @@ def workflow_id_for(ticket_id: str) -> str:
 
 class EmailKind(StrEnum):
     AGENT = "agent"
+    """Written by an agent: a person's mail, answerable."""
     REMINDER = "reminder"
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+    @property
+    def automatic(self) -> bool:
+        """Sent by Tramita on its own: marked so auto replies and loops can tell."""
+        return self is not EmailKind.AGENT
 
 
 class SendEmailEffect(Frozen):
@@ -674,6 +713,12 @@ class SendEmailEffect(Frozen):
     reminder_number: int | None = None
     reminder_total: int | None = None
     closes_at: datetime | None = None
+    cc: tuple[str, ...] = ()
+    author: str | None = None
+    """Who wrote it (an agent's subject), for the sender's display name."""
+    thread: tuple[str, ...] = ()
+    """The ticket's messages this one follows, oldest first: received Message-IDs as they
+    are, Tramita's own as ``sent:<seq>`` (the sender knows the domain)."""
 
 
 class WebhookEffect(Frozen):
@@ -747,6 +792,8 @@ class TicketInput(BaseModel):
     actor: str = "system"
     follow_up_of: str | None = None
     parent: str | None = None
+    opening_message: OpeningMessage | None = None
+    """Set when an email opened the ticket (recorded on its ``created`` event)."""
     state: TicketState | None = None
     pending_effects: tuple[Effect, ...] = ()
     deliver_webhooks: bool = True
@@ -768,6 +815,10 @@ class EmailInput(BaseModel):
     language: Literal["en", "pt-BR"]
     title: str | None
     email: SendEmailEffect
+    timezone: str | None = None
+    """The ticket's calendar zone: the Date header is in its offset."""
+    customer_link: str | None = None
+    """The customer's page for this ticket (in every email to the customer)."""
 
 
 class EmailResult(BaseModel):

@@ -13,6 +13,9 @@ Decisions where the source documents are silent:
 * Enate assignment keeps the ticket in To Do until the resource starts it (or writes a
   note or email on it); support assignment moves the ticket to "Em análise" at once.
 * Enate labels a wait "Wait / Aguarde: <reason>"; support by its reason alone.
+* Support acknowledges a ticket opened by email; Enate does not (its seed says nothing
+  of it) but turns away unknown senders, as its seed's "Rejeitado - endereço de email
+  desconhecido" does.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ ENATE = ProfilePolicy(
     require_resolution_message=True,
     qualification_enabled=False,
     split_enabled=True,
+    # The Enate process turns away senders it does not know (when the deployment lists
+    # its known senders); the support desk answers anyone.
+    reject_unknown_senders=True,
     timers=TimerPolicy(
         resolved_close=business_days(3),
         defer_reminders_to_business_hours=False,
@@ -106,6 +112,8 @@ SUPPORT = ProfilePolicy(
     qualification_enabled=True,
     qualification_review_kinds=frozenset({RequesterKind.CONSULTANT, RequesterKind.CHANNEL}),
     split_enabled=False,
+    # The seed's "Novo: o ticket foi recebido pelo suporte": the customer hears so.
+    acknowledge_new_tickets=True,
     timers=TimerPolicy(
         customer_wait_reminders=(business_days(2), business_days(4)),
         customer_wait_close=business_days(6),

@@ -381,6 +381,7 @@ class TicketWorkflow:
             language=self._policy.language,
             title=self._state.fields.title,
             email=effect,
+            timezone=self._calendar.timezone,
         )
         what = effect.template or "email"
         try:

@@ -40,7 +40,7 @@ from workflows.models import (
     TicketState,
     WaitReason,
 )
-from workflows.transaction import Transaction, as_utc, customer_recipients
+from workflows.transaction import Transaction, as_utc, customer_recipients, thread_of
 
 # Every label key a timer uses; a profile's ``deadline_labels`` must name them all.
 LABEL_KEYS = (
@@ -215,6 +215,7 @@ def _fire_reminders(tx: Transaction, due: list[Deadline]) -> None:
                 reminder_number=number,
                 reminder_total=total,
                 closes_at=close.due_at if close else None,
+                thread=thread_of(tx.state),
             )
         )
 

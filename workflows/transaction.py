@@ -256,6 +256,23 @@ def describe_status(state: TicketState) -> str:
     return state.status.value
 
 
+THREAD_LENGTH = 20
+_RECEIVED = (EventType.CREATED, EventType.CUSTOMER_REPLY, EventType.THIRD_PARTY_MESSAGE)
+_SENT = (EventType.EMAIL_SENT, EventType.REMINDER_SENT)
+
+
+def thread_of(state: TicketState) -> tuple[str, ...]:
+    """The ticket's mail thread, oldest first (its newest messages): what it received,
+    by Message-ID, and what it sent, as ``sent:<seq>`` (the sender knows its domain)."""
+    tokens: list[str] = []
+    for event in state.timeline:
+        if event.type in _RECEIVED and isinstance(event.data.get("message_id"), str):
+            tokens.append(event.data["message_id"])
+        elif event.type in _SENT:
+            tokens.append(f"sent:{event.seq}")
+    return tuple(tokens[-THREAD_LENGTH:])
+
+
 def customer_recipients(state: TicketState) -> tuple[str, ...]:
     fields = state.fields
     ordered = [fields.primary_contact, fields.requester]

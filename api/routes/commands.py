@@ -90,8 +90,18 @@ ROUTES: tuple[CommandRoute, ...] = (
     CommandRoute("case/complete", commands.CASE_COMPLETED, "The launched case is complete"),
 )
 # Commands with no route of their own: edit is PATCH /tickets/{id}; a release reaches its
-# tickets through POST /releases/{version}/publish; the others are messages between tickets.
-ROUTED_ELSEWHERE = frozenset({"edit", "release_published"})
+# tickets through POST /releases/{version}/publish; inbound mail through /inbound/*; the
+# others are messages between tickets.
+ROUTED_ELSEWHERE = frozenset(
+    {
+        "edit",
+        "release_published",
+        # Mail that is not the customer's reaches a ticket through inbound mail only.
+        "third_party_message",
+        "auto_reply_received",
+        "bounce_received",
+    }
+)
 
 
 class Empty(BaseModel):

@@ -6,6 +6,7 @@ the edit command's model, and FastAPI reads it from the signature.
 """
 
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -95,7 +96,7 @@ async def read_ticket(
 @router.get(
     "/{ticket_id}/contents/{sha256}",
     responses={**READ_ERRORS, 200: {"content": {"text/plain": {}}}},
-    summary="The whole of a long text",
+    summary="A whole text, a raw email or an attachment",
     response_class=Response,
 )
 async def read_content(
@@ -104,10 +105,17 @@ async def read_content(
     principal: PrincipalDep,
     tickets: TicketsDep,
 ) -> Response:
-    """A text the ticket keeps an excerpt of (``body_ref``, ``description_ref``): staff may
-    fetch any of the ticket's, a requester those of its public events."""
-    data = await tickets.content(ticket_id, sha256, principal)
-    return Response(content=data, media_type="text/plain; charset=utf-8")
+    """A whole text the ticket keeps an excerpt of (``body_ref``, ``description_ref``), an
+    email as it arrived (``raw_ref``) or an attachment: staff may fetch any of the
+    ticket's, a requester those of its public events."""
+    data, readable = await tickets.content(ticket_id, sha256, principal)
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if readable.filename:
+        # Always a download, never shown inline: an attachment may be HTML or a script.
+        headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(
+            readable.filename, safe=""
+        )
+    return Response(content=data, media_type=readable.content_type, headers=headers)
 
 
 @router.patch("/{ticket_id}", responses=COMMAND_ERRORS, summary="Edit a ticket")

@@ -67,7 +67,8 @@ async def test_agent_email_retried_after_a_temporary_failure_keeps_its_message_i
     assert message["Message-ID"] == expected
     assert message["Subject"] == f"Sobre a nota [#{ticket_id}]"
     assert mails[0].envelope_to == ["outro@example.com"]
-    assert message.get_content().strip() == "Pode enviar o XML?"
+    assert "\n\nPode enviar o XML?\n\n" in mails[0].text
+    assert "<p>Pode enviar o XML?</p>" in mails[0].html
 
 
 @pytest.mark.usefixtures("time_worker")

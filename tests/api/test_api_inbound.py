@@ -1,4 +1,4 @@
-"""Inbound email routing: reply, reopen, follow-up, new ticket, duplicate."""
+"""Inbound email as JSON fields: reply, reopen, follow-up, new ticket, duplicate."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ def email(**overrides: Any) -> dict[str, Any]:
 
 
 async def inbound(api: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
-    return await post(api, "/inbound/email", body, headers=SYSTEM)
+    """The outcome and ticket of a routed message (its Message-ID is the one sent)."""
+    routed = await post(api, "/inbound/email", body, headers=SYSTEM)
+    assert routed.pop("message_id") == body["message_id"]
+    return routed
 
 
 async def test_reference_in_the_subject_is_a_customer_reply(api: httpx.AsyncClient) -> None:
@@ -37,7 +40,7 @@ async def test_reference_in_the_subject_is_a_customer_reply(api: httpx.AsyncClie
     await post(api, f"/tickets/{ticket['id']}/assign", {"assignee": "ana"})
     await post(api, f"/tickets/{ticket['id']}/wait", {"reason": "customer"})
     message = email(subject=f"Re: Erro [#{ticket['id']}]", text="Segue o log.")
-    assert await inbound(api, message) == {"action": "reply", "ticket_id": ticket["id"]}
+    assert await inbound(api, message) == {"outcome": "reply", "ticket_id": ticket["id"]}
     view = (await api.get(f"/tickets/{ticket['id']}", headers=SYSTEM)).json()
     assert view["status"] == "in_progress" and view["highlighted"] is True
     reply = next(e for e in view["timeline"] if e["type"] == "customer_reply")
@@ -45,7 +48,7 @@ async def test_reference_in_the_subject_is_a_customer_reply(api: httpx.AsyncClie
         reply["data"]["body"] == "Segue o log."
         and reply["data"]["message_id"] == message["message_id"]
     )
-    assert await inbound(api, message) == {"action": "duplicate", "ticket_id": ticket["id"]}
+    assert await inbound(api, message) == {"outcome": "duplicate", "ticket_id": ticket["id"]}
     again = (await api.get(f"/tickets/{ticket['id']}", headers=SYSTEM)).json()
     assert event_types(again).count("customer_reply") == 1
 
@@ -62,7 +65,7 @@ async def test_in_reply_to_one_of_our_emails_finds_the_ticket(
     mails = await eventually(sent, lambda m: len(m) == 1)
     our_id = mails[0].message["Message-ID"]
     result = await inbound(api, email(subject="Re: your question", in_reply_to=our_id))
-    assert result == {"action": "reply", "ticket_id": ticket["id"]}
+    assert result == {"outcome": "reply", "ticket_id": ticket["id"]}
 
 
 async def test_answer_to_a_resolved_ticket_reopens_it(api: httpx.AsyncClient) -> None:
@@ -71,7 +74,7 @@ async def test_answer_to_a_resolved_ticket_reopens_it(api: httpx.AsyncClient) ->
         api, f"/tickets/{ticket['id']}/resolve", {"method": "customer_response", "note": "Done"}
     )
     result = await inbound(api, email(subject=f"Re: [#{ticket['id']}] não resolveu"))
-    assert result == {"action": "reopened", "ticket_id": ticket["id"]}
+    assert result == {"outcome": "reopen", "ticket_id": ticket["id"]}
     view = (await api.get(f"/tickets/{ticket['id']}", headers=SYSTEM)).json()
     assert view["status"] == "in_progress" and "reopened" in event_types(view)
 
@@ -81,24 +84,24 @@ async def test_answer_to_a_closed_ticket_opens_a_linked_one(api: httpx.AsyncClie
     await post(api, f"/tickets/{ticket['id']}/resolve", {"method": "spam"})
     message = email(subject=f"Re: [#{ticket['id']}] de novo", text="O problema voltou")
     result = await inbound(api, message)
-    assert result["action"] == "follow_up" and result["ticket_id"] != ticket["id"]
+    assert result["outcome"] == "follow_up" and result["ticket_id"] != ticket["id"]
     new = (await api.get(f"/tickets/{result['ticket_id']}", headers=SYSTEM)).json()
     assert new["links"]["follow_up_of"] == ticket["id"]
-    assert new["title"] == "Re: de novo"  # the reference is cut out
+    assert new["title"] == "de novo"  # the reference and the reply prefix are cut out
     assert new["description"] == "O problema voltou" and new["requester"] == "cliente@example.com"
     assert new["status"] == "new" and new["profile"] == "support"
-    assert await inbound(api, message) == {"action": "duplicate", "ticket_id": result["ticket_id"]}
+    assert await inbound(api, message) == {"outcome": "duplicate", "ticket_id": result["ticket_id"]}
 
 
 @pytest.mark.parametrize("subject", ["Nova dúvida", "Re: [#no-such-ticket] hello"])
 async def test_unknown_email_opens_a_new_ticket_once(api: httpx.AsyncClient, subject: str) -> None:
     message = email(subject=subject)
     result = await inbound(api, message)
-    assert result["action"] == "created"
+    assert result["outcome"] == "new_ticket"
     view = (await api.get(f"/tickets/{result['ticket_id']}", headers=SYSTEM)).json()
     assert view["status"] == "new" and view["category"] == "email"
     assert view["links"]["follow_up_of"] is None
-    assert await inbound(api, message) == {"action": "duplicate", "ticket_id": result["ticket_id"]}
+    assert await inbound(api, message) == {"outcome": "duplicate", "ticket_id": result["ticket_id"]}
 
 
 @pytest.mark.parametrize(

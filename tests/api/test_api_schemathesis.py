@@ -96,7 +96,12 @@ async def fuzz(port: int, workdir: Path, key: str, *, seconds: int, only: str | 
         cwd=workdir,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={
+            **os.environ,
+            "NO_COLOR": "1",
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+        },
     )
     output, _ = await run.communicate()
     text = output.decode(errors="replace")

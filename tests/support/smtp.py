@@ -24,6 +24,21 @@ class Received:
     envelope_to: list[str]
     message: EmailMessage
 
+    @property
+    def text(self) -> str:
+        return self._part("plain")
+
+    @property
+    def html(self) -> str:
+        return self._part("html")
+
+    def _part(self, subtype: str) -> str:
+        """One alternative's text as a mail client shows it: decoded, lines ending in
+        ``\n`` (on the wire, and inside base64, they end in CRLF)."""
+        part = self.message.get_body(preferencelist=(subtype,))
+        assert part is not None, f"the message has no text/{subtype} part"
+        return str(part.get_content()).replace("\r\n", "\n")
+
 
 @dataclass
 class SmtpSink:

@@ -14,6 +14,8 @@ from tests.support.tickets import CALENDAR, T0, state_named
 from workflows import lifecycle
 from workflows.commands import (
     AssignCommand,
+    AutoReplyReceivedCommand,
+    BounceReceivedCommand,
     CaseCompletedCommand,
     ChildClosedCommand,
     CustomerReplyCommand,
@@ -33,6 +35,7 @@ from workflows.commands import (
     SplitCommand,
     StartCommand,
     SubmitCommand,
+    ThirdPartyMessageCommand,
     UnassignCommand,
     WaitCommand,
 )
@@ -71,6 +74,15 @@ SAMPLES: dict[str, Command] = {
     "split": SplitCommand(actor="ana", children=(NewTicket(title="Child"),)),
     "merge_received": MergeReceivedCommand(actor="ana", source="T9", title="Dup"),
     "child_closed": ChildClosedCommand(child="nobody"),
+    "third_party_message": ThirdPartyMessageCommand(
+        body="Sou o gerente dele", from_address="chefe@example.com", message_id="<3p@x>"
+    ),
+    "auto_reply_received": AutoReplyReceivedCommand(
+        from_address="cliente@example.com", message_id="<ooo@x>", reason="Auto-Submitted"
+    ),
+    "bounce_received": BounceReceivedCommand(
+        message_id="<dsn@x>", recipients=("cliente@example.com",), status="5.1.1"
+    ),
 }
 
 SUPPORT_TABLE = """
@@ -97,6 +109,9 @@ merge             resolved  resolved    resolved    resolved    resolved    reso
 split             -         -           -           -           -           -           -            -           -
 merge_received    draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
 child_closed      draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+third_party_message draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+auto_reply_received draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+bounce_received   draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
 """
 
 ENATE_TABLE = """
@@ -123,6 +138,9 @@ merge             resolved  resolved    resolved    resolved    resolved    reso
 split             -         -           waiting     -           -           -           -            -           -
 merge_received    draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
 child_closed      draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+third_party_message draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+auto_reply_received draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
+bounce_received   draft     new         in_progress waiting     waiting     waiting     waiting      resolved    -
 """
 
 

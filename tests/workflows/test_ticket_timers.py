@@ -141,9 +141,8 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     assert f"[#{ticket_id}]" in mail.message["Subject"]
     assert mail.message["Subject"].startswith("Lembrete: aguardamos sua resposta")
     assert mail.message["Message-ID"] == f"<ticket-{ticket_id}.{seq}@tramita.test>"
-    body = mail.message.get_content()
-    assert "Este é o lembrete 1 de 2" in body
-    assert next_tuesday.astimezone(SP).strftime("%d/%m/%Y %H:%M") in body
+    assert "Este é o lembrete 1 de 2" in mail.text
+    assert next_tuesday.astimezone(SP).strftime("%d/%m/%Y %H:%M") in mail.text
 
     await expect_reminder_at(time_env, handle, friday, 2)  # over the weekend comes next
     await travel_to(time_env, next_tuesday - SECOND)
