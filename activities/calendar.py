@@ -8,8 +8,8 @@ import holidays
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.calendar import zone
 from workflows.models import CalendarRequest, CalendarSnapshot
+from workflows.zones import zone
 
 
 def build_calendar_snapshot(request: CalendarRequest) -> CalendarSnapshot:

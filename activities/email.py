@@ -26,8 +26,8 @@ from temporalio.exceptions import ApplicationError
 from activities.content import ContentStore
 from activities.templates import render
 from mail.classify import LOOP_HEADER
-from workflows.calendar import zone
 from workflows.models import EmailInput, EmailResult, SendEmailEffect
+from workflows.zones import zone
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from mail.subjects import bare, has_prefix, ticket_tag
 from workflows import texts
 from workflows.addresses import canonical, same_address
 from workflows.audiences import speaks_for_the_customer
-from workflows.commands import (
+from workflows.messages import (
     AutoReplyReceivedCommand,
     BounceReceivedCommand,
     CustomerReplyCommand,

@@ -43,8 +43,9 @@ from api.schemas import FollowUpBody, TicketList
 from api.tokens import PageTokens
 from config import Settings
 from workflows import lifecycle, texts
-from workflows.audiences import Readable, readable_contents
-from workflows.commands import MergeCommand, ReleasePublishedCommand, spec_of
+from workflows.audiences import readable_contents
+from workflows.commands import spec_of
+from workflows.messages import MergeCommand, ReleasePublishedCommand
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,
@@ -58,6 +59,7 @@ from workflows.models import (
     long_text_fields,
 )
 from workflows.policy import PolicySource, policy_for
+from workflows.records import Readable
 from workflows.search import TICKET_RELEASE, TICKET_STATUS, TICKET_WAIT_REASON
 from workflows.transaction import CommandRejected
 

@@ -33,7 +33,8 @@ from bench.scenarios import start_ticket, waiting_ticket
 from bench.stack import Part
 from config import Settings
 from tests.support.dovecot import Dovecot
-from workflows.commands import CustomerReplyCommand, spec_of
+from workflows.commands import spec_of
+from workflows.messages import CustomerReplyCommand
 from workflows.models import CalendarRequest, CommandResult, workflow_id_for
 
 SYSTEM_KEY = {"Authorization": "Bearer dev-system-key"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     CustomerReplyCommand,
     ResolveCommand,

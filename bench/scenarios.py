@@ -45,11 +45,8 @@ from bench.shaped import TicketShapedWorkflow
 from bench.stack import CpuMeter, MailSink, Part, worker_metrics
 from config import Settings
 from workflows import lifecycle
-from workflows.commands import (
-    AssignCommand,
-    WaitCommand,
-    spec_of,
-)
+from workflows.commands import spec_of
+from workflows.messages import AssignCommand, WaitCommand
 from workflows.models import (
     CalendarRequest,
     CalendarSnapshot,

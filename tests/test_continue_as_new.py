@@ -16,11 +16,7 @@ from api.gateway import TicketGateway
 from config import Settings
 from tests.conftest import DEV_SERVER
 from tests.support.temporal import command, search_attributes, start_ticket, strict_worker, update
-from workflows.commands import (
-    AssignCommand,
-    NoteCommand,
-    WaitCommand,
-)
+from workflows.messages import AssignCommand, NoteCommand, WaitCommand
 from workflows.models import (
     EventType,
     Status,

@@ -24,11 +24,7 @@ from config import Settings
 from devstack.run import temporal_command
 from tests.support.smtp import SmtpSink, free_port
 from tests.support.temporal import events_of, eventually, update
-from workflows.commands import (
-    AssignCommand,
-    SendEmailCommand,
-    WaitCommand,
-)
+from workflows.messages import AssignCommand, SendEmailCommand, WaitCommand
 from workflows.models import (
     CalendarSnapshot,
     EventType,

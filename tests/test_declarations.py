@@ -1,39 +1,57 @@
 """A command declared in the core reaches every place that must know it.
 
-Each command of ``workflows.commands.SPECS`` must have its Update (with a validator) and
-its Signal on the workflow, its route in the API (or a documented other way in), and a
+Each command of ``workflows.commands.SPECS`` must reach the workflow as an Update (read
+as its own model) and a Signal, its route in the API (or a documented other way in), and a
 row in both transition tables; a message between tickets has only its Signal. A new
 command missing any of these fails here.
 """
 
 from __future__ import annotations
 
-from temporalio.workflow import _Definition
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.routes.commands import ROUTED_ELSEWHERE, ROUTES, body_model
 from config import Settings
+from tests.support.temporal import start_ticket
 from tests.workflows.test_lifecycle_table import CELLS, SAMPLES
 from workflows.commands import BY_NAME, SPECS
-from workflows.models import Command, DeadlineKind, ProfileName
+from workflows.messages import NoteCommand
+from workflows.models import Command, CommandResult, DeadlineKind, EventType, ProfileName
 from workflows.policy import PROFILES
 from workflows.ticket import TicketWorkflow
 from workflows.timers import LABEL_KEYS, TIMERS
 
 
-def test_every_command_has_its_update_validator_and_signal() -> None:
-    definition = _Definition.must_from_class(TicketWorkflow)
+@pytest.mark.usefixtures("time_worker")
+async def test_every_command_reaches_the_ticket_by_its_name(
+    time_env: WorkflowEnvironment, worker_settings: Settings
+) -> None:
+    """Each command is an Update read as its own model (a body that fits no model is
+    refused naming it), a message between tickets is no Update, and any command also
+    arrives as a Signal, which never fails the ticket."""
+    handle = await start_ticket(time_env.client, worker_settings.task_queue)
+    misfit = {"actor": "ana", "not_a_field": 1}
     for spec in SPECS:
-        signal = definition.signals.get(spec.name)
-        assert signal is not None, f"{spec.name} has no Signal"
-        assert signal.arg_types == [spec.model], f"{spec.name}'s Signal decodes another type"
-        update = definition.updates.get(spec.name)
-        if spec.internal:
-            assert update is None, f"{spec.name} is a message between tickets: no Update"
-            continue
-        assert update is not None, f"{spec.name} has no Update"
-        assert update.validator is not None, f"{spec.name}'s Update has no validator"
-        assert update.arg_types == [spec.model]
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(spec.name, misfit, result_type=CommandResult)
+        cause = refused.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "invalid_command"
+        expected = "is not a command" if spec.internal else "the arguments do not fit"
+        assert expected in cause.message, (spec.name, cause.message)
+    with pytest.raises(WorkflowUpdateFailedError) as unknown:
+        await handle.execute_update("escalate", misfit, result_type=CommandResult)
+    assert "'escalate' is not a command of a ticket" in str(unknown.value.cause)
+
+    await handle.signal("note", misfit)  # unreadable: dropped
+    await handle.signal("escalate", misfit)  # no such command: dropped
+    await handle.signal("note", NoteCommand(actor="ana", body="by Signal"))
+    view = await handle.query(TicketWorkflow.view)
+    notes = [e for e in view.timeline if e.type is EventType.NOTE]
+    assert [n.data.get("body") for n in notes][-1] == "by Signal"
 
 
 def test_every_command_someone_sends_has_a_route() -> None:

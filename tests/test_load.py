@@ -21,7 +21,7 @@ from api.failures import TicketNotFound
 from api.gateway import TicketGateway
 from config import Settings
 from tests.support.temporal import start_ticket, strict_worker
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     CustomerReplyCommand,
     NoteCommand,

@@ -20,9 +20,7 @@ from tests.api.helpers import AGENT
 from tests.support.processes import api_process
 from tests.support.smtp import free_port
 from tests.support.temporal import start_ticket, strict_worker, update
-from workflows.commands import (
-    NoteCommand,
-)
+from workflows.messages import NoteCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 

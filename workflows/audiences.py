@@ -11,8 +11,6 @@ no qualification unless the requester reviews it, no link to another customer's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from workflows.addresses import same_address
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
@@ -31,6 +29,7 @@ from workflows.models import (
     Visibility,
     WaitReason,
 )
+from workflows.records import Readable
 
 # The fields of a public event the requester may read; every other field stays with staff
 # (recipients, templates, due times, message ids, internal sequence numbers...).
@@ -131,14 +130,6 @@ def customer_events(view: TicketView, policy: ProfilePolicy) -> tuple[CustomerEv
             )
         )
     return tuple(shown)
-
-
-@dataclass(frozen=True)
-class Readable:
-    """A stored content a reader may fetch, and how to hand it over."""
-
-    content_type: str
-    filename: str | None = None
 
 
 TEXT = Readable("text/plain; charset=utf-8")

@@ -10,25 +10,20 @@ Rules (DESIGN section 5):
   a business day, otherwise the opening time of the next business day (possibly today).
 * Every function takes and returns timezone-aware datetimes; results are in UTC.
 
-Zone objects are created here, in a module the workflow imports through the sandbox,
-because a ``ZoneInfo`` built inside sandboxed code cannot convert times.
+Zone objects come from :mod:`workflows.zones`, which the workflow imports through the
+sandbox; this arithmetic runs inside it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from workflows.models import CalendarSnapshot, Offset, OffsetUnit
+from workflows.zones import zone
 
 # A calendar with no work day at all would make every search loop forever.
 _MAX_SEARCH_DAYS = 3660
-
-
-@lru_cache(maxsize=64)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def to_local(moment: datetime, calendar: CalendarSnapshot) -> datetime:

@@ -1,9 +1,9 @@
-"""Every command, declared once: its arguments, where it is allowed, its rules.
+"""Every command, declared once: where it is allowed, its rules, its spec.
 
-Each block below is one command: the model of its arguments (also the body of its API
-route, less the fields Tramita fills itself), its check (what makes it illegal beyond
-the statuses it is allowed from), its effect on a :class:`~workflows.transaction.
-Transaction`, and one :class:`CommandSpec` line naming it and saying from which statuses
+Each block below is one command: its check (what makes it illegal beyond the statuses
+it is allowed from), its effect on a :class:`~workflows.transaction.Transaction`, and
+one :class:`~workflows.records.CommandSpec` line naming it and its argument model (in
+:mod:`workflows.messages`, data passed through the sandbox), saying from which statuses
 it is allowed, whether it counts as agent work (clears the highlight), whether a
 requester may send it, and which events it records (each event type carries its fixed
 audience, :class:`~workflows.models.EventType`). Everything else is derived from
@@ -29,47 +29,62 @@ Decisions where the design leaves room (also in README):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
-
-from pydantic import ConfigDict, EmailStr, Field, StringConstraints
+from typing import Any
 
 from workflows.audiences import reviews_qualification, speaks_for_the_customer
+from workflows.messages import (
+    AssignCommand,
+    AutoReplyReceivedCommand,
+    BounceReceivedCommand,
+    CaseCompletedCommand,
+    ChildClosedCommand,
+    CustomerReplyCommand,
+    EditCommand,
+    MergeCommand,
+    MergeReceivedCommand,
+    NoteCommand,
+    QualifyCommand,
+    RateCommand,
+    ReleasePublishedCommand,
+    ReopenCommand,
+    RequeueCommand,
+    ResolveCommand,
+    ResumeCommand,
+    RobotRejectCommand,
+    SendEmailCommand,
+    SplitCommand,
+    StartCommand,
+    SubmitCommand,
+    ThirdPartyMessageCommand,
+    UnassignCommand,
+    WaitCommand,
+)
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     TICKET_ID_MAX,
-    ActorName,
     Assignee,
     AssigneeKind,
-    AttachmentInfo,
-    AwareDatetime,
     Command,
     EmailKind,
     EventType,
-    LongText,
     MergeContent,
     MergeIntoEffect,
     Nature,
     NewTicket,
-    Priority,
     ProfilePolicy,
     Qualification,
-    RequesterKind,
     ResolutionMethod,
     SendEmailEffect,
-    ShortText,
     StartChildEffect,
     Status,
-    StoredText,
     Survey,
     TicketFields,
-    TicketId,
     TicketState,
     Wait,
     WaitReason,
 )
+from workflows.records import CommandSpec
 from workflows.texts import EXCERPT_BYTES, excerpt, needs_storing, text_data
 from workflows.transaction import (
     OPEN_STATUSES,
@@ -99,40 +114,6 @@ MERGE_MESSAGE_LIMIT = 20
 MERGED_MESSAGE_BYTES = 500
 # Inbound Message-IDs a ticket remembers, to drop a second delivery of the same mail.
 SEEN_MESSAGE_IDS = 500
-MAX_CHILDREN = 50
-
-Check = Callable[[TicketState, Any, datetime, ProfilePolicy], None]
-Apply = Callable[[Transaction, Any], None]
-
-
-def _examples(*examples: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": list(examples)})
-
-
-@dataclass(frozen=True, kw_only=True)
-class CommandSpec:
-    """One command: everything the rest of Tramita derives from."""
-
-    name: str
-    """The Update and Signal name (and the command's name in errors and events)."""
-    model: type[Command]
-    allowed_from: frozenset[Status]
-    apply: Apply
-    check: Check | None = None
-    agent_work: bool = False
-    """Counts as agent work on the ticket: clears the highlight."""
-    requester_may: bool = False
-    """A requester may send it (for their own tickets only)."""
-    internal: bool = False
-    """A message between tickets: a Signal only, no Update and no route."""
-    records: frozenset[EventType] = frozenset()
-    """The event types it may record (their audience is fixed by the type)."""
-    title: str = ""
-    """How errors name the command, when its name alone would not say it."""
-
-    @property
-    def words(self) -> str:
-        return self.title or repr(self.name)
 
 
 def missing_submit_fields(fields: TicketFields) -> list[str]:
@@ -140,23 +121,6 @@ def missing_submit_fields(fields: TicketFields) -> list[str]:
 
 
 # =========================================================================== edit
-
-
-class EditCommand(Command):
-    model_config = _examples({"title": "NF-e rejeitada com erro 500", "priority": "urgent"})
-
-    title: ShortText | None = None
-    description: LongText | None = None
-    category: ShortText | None = None
-    priority: Priority | None = None
-    nature: Nature | None = None
-    requester: EmailStr | None = None
-    requester_kind: RequesterKind | None = None
-    primary_contact: EmailStr | None = None
-    contacts: tuple[EmailStr, ...] | None = Field(default=None, max_length=50)
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude=set(self.ENVELOPE), exclude_none=True)
 
 
 def _check_edit(
@@ -187,10 +151,6 @@ EDIT = CommandSpec(
 
 
 # =========================================================================== submit
-
-
-class SubmitCommand(Command):
-    pass
 
 
 def _check_submit(
@@ -229,13 +189,6 @@ SUBMIT = CommandSpec(
 # =========================================================================== assign
 
 
-class AssignCommand(Command):
-    model_config = _examples({"assignee": "ana", "kind": "human"})
-
-    assignee: ActorName
-    kind: AssigneeKind = AssigneeKind.HUMAN
-
-
 def _apply_assign(tx: Transaction, command: AssignCommand) -> None:
     previous = tx.state.assignee
     assignee = Assignee(id=command.assignee, kind=command.kind)
@@ -268,10 +221,6 @@ ASSIGN = CommandSpec(
 # =========================================================================== start
 
 
-class StartCommand(Command):
-    pass
-
-
 def _apply_start(tx: Transaction, command: StartCommand) -> None:
     tx.start_work()
 
@@ -287,15 +236,6 @@ START = CommandSpec(
 
 
 # =========================================================================== unassign
-
-
-class UnassignCommand(Command):
-    model_config = _examples({"to": "bruno"}, {"to": None})
-
-    to: ActorName | None = Field(
-        default=None, description="Another resource, or null for the queue."
-    )
-    to_kind: AssigneeKind = AssigneeKind.HUMAN
 
 
 def _apply_unassign(tx: Transaction, command: UnassignCommand) -> None:
@@ -320,10 +260,6 @@ UNASSIGN = CommandSpec(
 # =========================================================================== requeue
 
 
-class RequeueCommand(Command):
-    pass
-
-
 def _apply_requeue(tx: Transaction, command: RequeueCommand) -> None:
     tx.enter(Status.NEW)
     tx.record(EventType.REQUEUED)
@@ -339,12 +275,6 @@ REQUEUE = CommandSpec(
 
 
 # =========================================================================== robot_reject
-
-
-class RobotRejectCommand(Command):
-    model_config = _examples({"reason": "Attachment could not be read"})
-
-    reason: LongText
 
 
 def _check_robot_reject(
@@ -376,23 +306,6 @@ ROBOT_REJECT = CommandSpec(
 
 
 # =========================================================================== wait
-
-
-class WaitCommand(Command):
-    model_config = _examples(
-        {"reason": "customer"},
-        {"reason": "customer", "days": 5, "close_if_no_response": True},
-        {"reason": "follow_up", "until": "2026-12-01T09:00:00-03:00"},
-        {"reason": "release", "version": "8.4.2"},
-    )
-
-    reason: WaitReason
-    days: int | None = Field(default=None, ge=1, le=365)
-    close_if_no_response: bool = False
-    until: AwareDatetime | None = None
-    version: ShortText | None = None
-    area: ShortText | None = None
-    case_ref: ShortText | None = None
 
 
 # Which extra /wait fields each reason needs and accepts.
@@ -519,10 +432,6 @@ WAIT = CommandSpec(
 # =========================================================================== resume
 
 
-class ResumeCommand(Command):
-    pass
-
-
 def _check_resume(
     state: TicketState, command: ResumeCommand, now: datetime, policy: ProfilePolicy
 ) -> None:
@@ -559,15 +468,6 @@ RESUME = CommandSpec(
 # =========================================================================== note
 
 
-class NoteCommand(Command):
-    model_config = _examples(
-        {"body": "Checked the logs: certificate expired.", "resolution": False}
-    )
-
-    body: LongText
-    resolution: bool = False
-
-
 def _start_on_agent_activity(tx: Transaction) -> None:
     if tx.policy.agent_activity_starts_work and tx.state.status is Status.NEW:
         tx.start_work()
@@ -593,24 +493,6 @@ NOTE = CommandSpec(
 
 
 # =========================================================================== send_email
-
-
-class SendEmailCommand(Command):
-    model_config = _examples(
-        {"body": "Poderia enviar o XML da nota?", "subject": "Informações adicionais"},
-        {
-            "body": "Certificado renovado, pode testar.",
-            "resolve": True,
-            "method": "customer_response",
-        },
-    )
-
-    body: LongText
-    subject: ShortText | None = None
-    to: tuple[EmailStr, ...] | None = Field(default=None, min_length=1, max_length=20)
-    cc: bool = Field(default=False, description="Copy the ticket's contacts.")
-    resolve: bool = False
-    method: ResolutionMethod | None = None
 
 
 def _check_method(state: TicketState, method: ResolutionMethod, policy: ProfilePolicy) -> None:
@@ -713,36 +595,6 @@ SEND_EMAIL = CommandSpec(
 # =========================================================================== customer_reply
 
 
-class CustomerReplyCommand(Command):
-    model_config = _examples({"body": "Segue o XML em anexo."})
-
-    INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "subject",
-            "message_id",
-            "from_address",
-            "as_requester",
-            "attachments",
-            "full_body_ref",
-            "raw_ref",
-        }
-    )
-
-    body: LongText
-    subject: str | None = None
-    message_id: str | None = None
-    from_address: str | None = None
-    attachments: tuple[AttachmentInfo, ...] = ()
-    full_body_ref: StoredText | None = None
-    """An email's whole text, quotes included (``body`` is the new text)."""
-    raw_ref: StoredText | None = None
-    """An email as it arrived."""
-    as_requester: bool = False
-    """The requester's own reply, whoever relays it (``POST /replies``): recorded with the
-    ticket's requester as author and sender instead of ``actor`` and ``from_address``
-    (the actor stays the author of a ticket that names no requester)."""
-
-
 def _message_data(
     command: CustomerReplyCommand | ThirdPartyMessageCommand, sender: str | None
 ) -> dict[str, Any]:
@@ -830,19 +682,6 @@ CUSTOMER_REPLY = CommandSpec(
 # status; the router sends them (there is no route).
 
 
-class ThirdPartyMessageCommand(Command):
-    """A message that threads to the ticket but comes from none of its requester and
-    contacts: recorded for the agents (highlighted), the status stays."""
-
-    body: LongText
-    subject: str | None = None
-    message_id: str | None = None
-    from_address: str | None = None
-    attachments: tuple[AttachmentInfo, ...] = ()
-    full_body_ref: StoredText | None = None
-    raw_ref: StoredText | None = None
-
-
 def _apply_third_party(tx: Transaction, command: ThirdPartyMessageCommand) -> None:
     if _seen(tx, command.message_id):
         return
@@ -857,18 +696,6 @@ THIRD_PARTY_MESSAGE = CommandSpec(
     apply=_apply_third_party,
     records=frozenset({EventType.THIRD_PARTY_MESSAGE}),
 )
-
-
-class AutoReplyReceivedCommand(Command):
-    """An automatic answer (out of office, a rule) to the ticket's mail: noted, nothing
-    else; it never ends a wait or reopens."""
-
-    message_id: str | None = None
-    from_address: str | None = None
-    subject: str | None = None
-    body: LongText | None = None
-    reason: str | None = None
-    raw_ref: StoredText | None = None
 
 
 def _apply_auto_reply(tx: Transaction, command: AutoReplyReceivedCommand) -> None:
@@ -894,18 +721,6 @@ AUTO_REPLY_RECEIVED = CommandSpec(
     apply=_apply_auto_reply,
     records=frozenset({EventType.AUTO_REPLY_RECEIVED}),
 )
-
-
-class BounceReceivedCommand(Command):
-    """A delivery report: the ticket's mail did not reach someone. Highlighted, so an
-    agent can find another way to the customer; the status stays."""
-
-    message_id: str | None = None
-    recipients: tuple[str, ...] = Field(default=(), max_length=20)
-    permanent: bool = True
-    status: str | None = None
-    diagnostic: str | None = None
-    raw_ref: StoredText | None = None
 
 
 def _apply_bounce(tx: Transaction, command: BounceReceivedCommand) -> None:
@@ -935,13 +750,6 @@ BOUNCE_RECEIVED = CommandSpec(
 
 
 # =========================================================================== resolve
-
-
-class ResolveCommand(Command):
-    model_config = _examples({"method": "customer_response", "note": "Certificate renewed."})
-
-    method: ResolutionMethod
-    note: LongText | None = None
 
 
 def resolution_message_seq(state: TicketState) -> int | None:
@@ -997,10 +805,6 @@ RESOLVE = CommandSpec(
 # =========================================================================== reopen
 
 
-class ReopenCommand(Command):
-    pass
-
-
 def _apply_reopen(tx: Transaction, command: ReopenCommand) -> None:
     tx.update(resolution=None)
     tx.enter(Status.IN_PROGRESS)
@@ -1017,10 +821,6 @@ REOPEN = CommandSpec(
 
 
 # =========================================================================== release_published
-
-
-class ReleasePublishedCommand(Command):
-    version: ShortText
 
 
 def _check_release(
@@ -1055,12 +855,6 @@ RELEASE_PUBLISHED = CommandSpec(
 # =========================================================================== case_completed
 
 
-class CaseCompletedCommand(Command):
-    model_config = _examples({"note": "Case CASE-17 closed by the legal team."})
-
-    note: LongText | None = None
-
-
 def _check_case(
     state: TicketState, command: CaseCompletedCommand, now: datetime, policy: ProfilePolicy
 ) -> None:
@@ -1088,12 +882,6 @@ CASE_COMPLETED = CommandSpec(
 
 
 # =========================================================================== qualify
-
-
-class QualifyCommand(Command):
-    model_config = _examples({"qualification": "product_defect"})
-
-    qualification: Qualification
 
 
 def _check_qualify(
@@ -1141,15 +929,6 @@ QUALIFY = CommandSpec(
 # =========================================================================== rate (the survey)
 
 
-class RateCommand(Command):
-    """An answer to the satisfaction survey (route ``/survey``, event ``rated``)."""
-
-    model_config = _examples({"score": 5, "comment": "Rápido e claro."})
-
-    score: int = Field(ge=1, le=5)
-    comment: Annotated[str, StringConstraints(max_length=5_000)] | None = None
-
-
 def _apply_rate(tx: Transaction, command: RateCommand) -> None:
     tx.update(survey=Survey(score=command.score, comment=command.comment, at=tx.now))
     tx.record(EventType.RATED, {"score": command.score, "comment": command.comment})
@@ -1167,18 +946,6 @@ RATE = CommandSpec(
 
 
 # =========================================================================== merge
-
-
-class MergeCommand(Command):
-    model_config = _examples({"into": "8f3a2c1d9e0b"})
-
-    INTERNAL_FIELDS: ClassVar[frozenset[str]] = frozenset({"target_status", "target_missing"})
-
-    into: TicketId
-    target_status: Status | None = None
-    """The target's status, looked up by whoever sends the command (the API does)."""
-    target_missing: bool = False
-    """The sender looked the target up and found no such ticket."""
 
 
 def _check_merge(
@@ -1224,12 +991,6 @@ MERGE = CommandSpec(
 
 
 # =========================================================================== split
-
-
-class SplitCommand(Command):
-    model_config = _examples({"children": [{"title": "Payroll part"}, {"title": "Benefits part"}]})
-
-    children: tuple[NewTicket, ...] = Field(min_length=1, max_length=MAX_CHILDREN)
 
 
 def child_ids(state: TicketState, children: tuple[NewTicket, ...]) -> tuple[str, ...]:
@@ -1329,10 +1090,6 @@ SPLIT = CommandSpec(
 # =========================================================================== between tickets
 
 
-class MergeReceivedCommand(Command, MergeContent):
-    """Internal: the target of a merge receives the source's content."""
-
-
 def _apply_merge_received(tx: Transaction, command: MergeReceivedCommand) -> None:
     tx.record(
         EventType.MERGED,
@@ -1354,12 +1111,6 @@ MERGE_RECEIVED = CommandSpec(
     internal=True,
     records=frozenset({EventType.MERGED}),
 )
-
-
-class ChildClosedCommand(Command):
-    """Internal: a child of a split reports that it is closed."""
-
-    child: str
 
 
 def _apply_child_closed(tx: Transaction, command: ChildClosedCommand) -> None:

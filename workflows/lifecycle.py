@@ -27,10 +27,10 @@ from workflows.commands import (
     ALLOWED_FROM,
     COMMAND_NAMES,
     SUBMIT_REQUIRED_FIELDS,
-    SubmitCommand,
     missing_submit_fields,
     spec_of,
 )
+from workflows.messages import SubmitCommand
 from workflows.models import (
     CalendarSnapshot,
     Command,
@@ -50,13 +50,13 @@ from workflows.models import (
     TicketView,
     TimelineEvent,
 )
+from workflows.records import Decision
 from workflows.texts import MAX_TIMELINE_EVENTS
 from workflows.transaction import (
     OPEN_STATUSES,
     RESOLVABLE_STATUSES,
     STATUS_EVENTS,
     CommandRejected,
-    Decision,
     Transaction,
     describe_status,
     next_seq,

@@ -10,8 +10,9 @@ Updates answer with a ``CommandResult`` (with the new view while the ticket is s
 else the view comes from the ``view`` query) or fail with an ``ApplicationError`` whose
 ``type`` is ``invalid_transition``, ``missing_fields`` or ``invalid_command`` and whose
 first detail is ``{"status": ..., "missing": [...]}``; the API maps those to 409 and
-422. A rejected
-Signal is recorded on the timeline as ``rejected_command`` and never fails the workflow.
+422 (an unknown command, or arguments that fit no command, are ``invalid_command``). A
+rejected Signal is recorded on the timeline as ``rejected_command``; one that cannot be
+read is logged and dropped; neither fails the workflow.
 """
 
 # No ``from __future__ import annotations`` here: the sandbox executes this module afresh
@@ -21,10 +22,9 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -32,20 +32,23 @@ from temporalio.exceptions import (
     WorkflowAlreadyStartedError,
 )
 
-# The pure modules are passed through the sandbox: their zone objects must be real ones.
-# Spell each as a full dotted import: ``from workflows import lifecycle`` would resolve the
-# sandboxed parent package and load the submodule inside the sandbox after all.
+# What passes through the sandbox is data and I/O: the models (each class built once per
+# worker, not once per ticket), the activities (their libraries cannot load inside it),
+# the zone objects (a ZoneInfo made inside cannot convert times) and the libraries the
+# models and rules lean on. The rules themselves (the lifecycle and everything it
+# imports) load inside the sandbox, afresh for each ticket, where reading the clock or
+# doing I/O by mistake fails the workflow task instead of passing unnoticed.
 with workflow.unsafe.imports_passed_through():
     # pydantic imports it lazily to validate EmailStr; load it here, outside the sandbox.
     import email_validator  # noqa: F401
+    import idna  # noqa: F401  (addresses, in the rules)
 
-    import workflows.lifecycle as lifecycle
+    import workflows.zones  # noqa: F401  (the calendar, in the rules)
     from activities.archive import ArchiveActivities
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities
     from activities.webhooks import WebhookActivities
-    from workflows.commands import SPECS, ChildClosedCommand, CommandSpec, MergeReceivedCommand
-    from workflows.lifecycle import CommandRejected, Decision
+    from workflows.messages import ChildClosedCommand, MergeReceivedCommand
     from workflows.models import (
         ArchiveInput,
         CalendarRequest,
@@ -64,12 +67,18 @@ with workflow.unsafe.imports_passed_through():
         WebhookInput,
         workflow_id_for,
     )
-    from workflows.search import (
-        SearchValue,
-        published_values,
-        search_attribute_updates,
-        search_values,
-    )
+    from workflows.records import Decision
+
+# The rules: imported after the block above, so they find the models passed through.
+from workflows import lifecycle
+from workflows.commands import BY_NAME
+from workflows.search import (
+    SearchValue,
+    published_values,
+    search_attribute_updates,
+    search_values,
+)
+from workflows.transaction import CommandRejected
 
 EMAIL_TIMEOUT = timedelta(seconds=60)
 # The activity heartbeats while it talks to SMTP: a send on a dead worker retries soon.
@@ -105,56 +114,8 @@ MIN_TIMER = timedelta(milliseconds=1)
 ARCHIVE_LOCALLY = "archive-as-local-activity"
 TITLE_MEMO = "title"
 
-_W = TypeVar("_W")
-
-
-def _with_command_handlers(cls: type[_W]) -> type[_W]:
-    """Gives the workflow, for every command of :data:`workflows.commands.SPECS`, an Update
-    with its validator and a Signal of the same name (a message between tickets gets only
-    the Signal). They are derived, not written out: a command is declared once, in the
-    core. Each one only hands the command to the core (``_execute`` and friends)."""
-    for spec in SPECS:
-        if not spec.internal:
-            setattr(cls, spec.name, _update_for(spec))
-        signal_attribute = spec.name if spec.internal else f"{spec.name}_signal"
-        setattr(cls, signal_attribute, _signal_for(spec))
-    return cls
-
-
-def _update_for(spec: CommandSpec) -> Any:
-    def update(self: "TicketWorkflow", command: Command) -> CommandResult:
-        return self._execute(command)
-
-    def validate(self: "TicketWorkflow", command: Command) -> None:
-        self._validate(command)
-
-    # The SDK reads the argument's type from the annotations to decode the payload (and
-    # takes ``self`` for an argument if it is annotated).
-    for handler in (update, validate):
-        handler.__annotations__ = _typed(handler, spec)
-    update.__name__ = update.__qualname__ = spec.name
-    defined = workflow.update(name=spec.name)(update)
-    defined.validator(validate)
-    return defined
-
-
-def _typed(handler: Any, spec: CommandSpec) -> dict[str, Any]:
-    annotations = {**handler.__annotations__, "command": spec.model}
-    annotations.pop("self", None)
-    return annotations
-
-
-def _signal_for(spec: CommandSpec) -> Any:
-    def signal(self: "TicketWorkflow", command: Command) -> None:
-        self._execute_signal(command)
-
-    signal.__annotations__ = _typed(signal, spec)
-    signal.__name__ = signal.__qualname__ = f"{spec.name}_signal"
-    return workflow.signal(name=spec.name)(signal)
-
 
 @workflow.defn(name="TicketWorkflow")
-@_with_command_handlers
 class TicketWorkflow:
     @workflow.init
     def __init__(self, input: TicketInput) -> None:
@@ -237,7 +198,33 @@ class TicketWorkflow:
             )
         return view
 
-    # ------------------------------------------------------------------ queries
+    # ------------------------------------------------------------------ messages
+
+    # Every command of workflows.commands.SPECS is an Update (with its validator) and a
+    # Signal of the same name; a message between tickets is a Signal only. One handler of
+    # each kind takes them all by name, so a command is declared once, in the core, and
+    # the sandbox builds three handlers per ticket instead of two per command.
+
+    @workflow.update(dynamic=True)
+    def command(self, name: str, args: Sequence[RawValue]) -> CommandResult:
+        return self._execute(_command_from(name, args, self._state.status))
+
+    @command.validator
+    def validate_command(self, name: str, args: Sequence[RawValue]) -> None:
+        self._validate(_command_from(name, args, self._state.status))
+
+    @workflow.signal(dynamic=True)
+    def command_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        try:
+            command = _command_from(name, args, self._state.status, signal=True)
+        except ApplicationError as unreadable:
+            # Nothing to record: the command cannot be read. A Signal never fails the
+            # workflow.
+            workflow.logger.warning(
+                "signal dropped", extra={"signal": name, "reason": unreadable.message}
+            )
+            return
+        self._execute_signal(command)
 
     @workflow.query
     def view(self) -> TicketView:
@@ -477,6 +464,28 @@ class TicketWorkflow:
                 archive_locally=True,
             )
         )
+
+
+def _command_from(
+    name: str, args: Sequence[RawValue], status: Status, *, signal: bool = False
+) -> Command:
+    """The command ``name`` with its arguments, read as the model its spec names."""
+    spec = BY_NAME.get(name)
+    if spec is None or (spec.internal and not signal):
+        raise _invalid_command(f"{name!r} is not a command of a ticket", status)
+    if len(args) != 1:
+        raise _invalid_command(f"{name} takes one argument, got {len(args)}", status)
+    try:
+        command: Command = workflow.payload_converter().from_payload(args[0].payload, spec.model)
+    except Exception as error:  # the converter wraps pydantic's ValidationError
+        raise _invalid_command(f"{name}: the arguments do not fit: {error}", status) from None
+    return command
+
+
+def _invalid_command(reason: str, status: Status) -> ApplicationError:
+    return _as_application_error(
+        CommandRejected(reason[:1000], status=status, code="invalid_command")
+    )
 
 
 def _as_application_error(rejected: CommandRejected) -> ApplicationError:

@@ -17,8 +17,7 @@ Decisions (also in README):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
 from workflows import calendar as cal
@@ -40,6 +39,7 @@ from workflows.models import (
     TicketState,
     WaitReason,
 )
+from workflows.records import StatusClock, TimerSpec
 from workflows.transaction import Transaction, as_utc, customer_recipients, thread_of
 
 # Every label key a timer uses; a profile's ``deadline_labels`` must name them all.
@@ -57,17 +57,6 @@ LABEL_KEYS = (
 def label(policy: ProfilePolicy, key: str, **values: int) -> str:
     text = policy.deadline_labels.get(key) or DEADLINE_LABELS["en"][key]
     return text.format(**values) if values else text
-
-
-@dataclass(frozen=True)
-class StatusClock:
-    """The clocked timers of the current status: reminders, then the automatic close."""
-
-    reminders: tuple[Offset, ...]
-    close_after: Offset
-    reminder_label: str
-    close_label: str
-    reminder_template: str
 
 
 def status_clock(state: TicketState, policy: ProfilePolicy) -> StatusClock | None:
@@ -260,19 +249,6 @@ def _fire_auto_close(tx: Transaction, due: list[Deadline]) -> None:
             )
         )
     tx.close(_fired(due[0]))
-
-
-ArmRule = Callable[[TicketState, ProfilePolicy, CalendarSnapshot], Iterable[Deadline]]
-FireRule = Callable[[Transaction, list[Deadline]], None]
-
-
-@dataclass(frozen=True)
-class TimerSpec:
-    kind: DeadlineKind
-    arm: ArmRule
-    fire: FireRule
-    """Called with the due deadlines of this kind, earliest first."""
-    changes_status: bool
 
 
 TIMERS: tuple[TimerSpec, ...] = (

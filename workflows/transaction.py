@@ -9,7 +9,6 @@ they do through a :class:`Transaction`; :meth:`Transaction.commit` turns it into
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -34,6 +33,7 @@ from workflows.models import (
     WaitReason,
     WebhookEffect,
 )
+from workflows.records import Decision
 
 RejectionCode = Literal[
     "invalid_transition",
@@ -83,12 +83,6 @@ class CommandRejected(Exception):
         self.status = status
         self.code: RejectionCode = code
         self.missing = tuple(missing)
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: TicketState
-    effects: tuple[Effect, ...] = ()
 
 
 class Transaction:

@@ -22,8 +22,8 @@ from api.principal import STAFF, Principal
 from api.schemas import ErrorBody, Reading
 from config import Role
 from workflows import commands
-from workflows.commands import CommandSpec
 from workflows.models import TICKET_ID_PATTERN, Command
+from workflows.records import CommandSpec
 
 router = APIRouter(prefix="/tickets", tags=["commands"])
 

@@ -15,7 +15,7 @@ from api.deps import IdempotencyKeyDep, PrincipalDep, StaffDep, TicketsDep
 from api.listing import TicketFilters
 from api.routes.commands import COMMAND_ERRORS, READ_ERRORS, TicketIdPath, body_model
 from api.schemas import CustomerSummary, FollowUpBody, NoControl, Reading, TicketList
-from workflows import commands
+from workflows.messages import EditCommand
 from workflows.models import NewTicket, Status, TicketView, WaitReason
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -27,7 +27,7 @@ FilterText = Annotated[
 if TYPE_CHECKING:
     EditBody = BaseModel
 else:
-    EditBody = body_model(commands.EditCommand)
+    EditBody = body_model(EditCommand)
 
 
 class ListQuery(BaseModel):
@@ -126,7 +126,7 @@ async def edit_ticket(
     tickets: TicketsDep,
     key: IdempotencyKeyDep,
 ) -> Reading:
-    command = commands.EditCommand(actor=principal.subject, **body.model_dump(exclude_unset=True))
+    command = EditCommand(actor=principal.subject, **body.model_dump(exclude_unset=True))
     return await tickets.command(ticket_id, command, principal=principal, idempotency_key=key)
 
 

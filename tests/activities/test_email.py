@@ -12,9 +12,7 @@ from activities.email import message_id_for, ticket_from_message_id, with_refere
 from tests.conftest import TEST_TASK_QUEUE
 from tests.support.smtp import Received, SmtpSink
 from tests.support.temporal import command, events_of, eventually, start_ticket, update
-from workflows.commands import (
-    SendEmailCommand,
-)
+from workflows.messages import SendEmailCommand
 from workflows.models import (
     EventType,
     ProfileName,

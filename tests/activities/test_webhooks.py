@@ -19,10 +19,7 @@ from activities.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, redacted, sig
 from config import Settings
 from tests.support.http import Receiver, Recorded
 from tests.support.temporal import eventually, start_ticket, strict_worker, update
-from workflows.commands import (
-    AssignCommand,
-    NoteCommand,
-)
+from workflows.messages import AssignCommand, NoteCommand
 
 SECRET = "s3cr3t-for-tests"
 QUEUE = "tramita-webhook-tests"

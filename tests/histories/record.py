@@ -26,7 +26,7 @@ from tests.conftest import TEST_SERVER, register_search_attributes
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import start_ticket, update
 from worker import build_worker
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     CustomerReplyCommand,
     EditCommand,

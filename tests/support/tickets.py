@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from workflows import lifecycle
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     ResolveCommand,
     SplitCommand,

@@ -21,10 +21,7 @@ from config import Settings
 from tests.conftest import DEV_SERVER
 from tests.support.smtp import free_port
 from tests.support.temporal import FIELDS, command, eventually, start_ticket, strict_worker, update
-from workflows.commands import (
-    AssignCommand,
-    WaitCommand,
-)
+from workflows.messages import AssignCommand, WaitCommand
 from workflows.models import (
     WaitReason,
 )

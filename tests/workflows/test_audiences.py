@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.support.tickets import COMPLETE_FIELDS, Driver
 from workflows import lifecycle
 from workflows.audiences import PUBLIC_DATA
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     CaseCompletedCommand,
     CustomerReplyCommand,

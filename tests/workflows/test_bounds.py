@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.tickets import COMPLETE_FIELDS, Driver
 from workflows import lifecycle, texts
-from workflows.commands import (
+from workflows.messages import (
     CustomerReplyCommand,
     NoteCommand,
     ResolveCommand,

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from tests.support.tickets import CALENDAR, Driver
 from workflows import lifecycle
-from workflows.commands import (
+from workflows.lifecycle import CommandRejected
+from workflows.messages import (
     AssignCommand,
     CaseCompletedCommand,
     ChildClosedCommand,
@@ -34,7 +35,6 @@ from workflows.commands import (
     UnassignCommand,
     WaitCommand,
 )
-from workflows.lifecycle import CommandRejected
 from workflows.models import (
     AssigneeKind,
     Command,

@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.tickets import CALENDAR, COMPLETE_FIELDS, T0, Driver, state_named
 from workflows import lifecycle
-from workflows.commands import (
+from workflows.lifecycle import CommandRejected
+from workflows.messages import (
     AssignCommand,
     ChildClosedCommand,
     CustomerReplyCommand,
@@ -24,7 +25,6 @@ from workflows.commands import (
     SubmitCommand,
     WaitCommand,
 )
-from workflows.lifecycle import CommandRejected
 from workflows.models import (
     AssigneeKind,
     DeadlineKind,

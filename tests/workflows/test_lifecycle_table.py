@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.tickets import CALENDAR, T0, state_named
 from workflows import lifecycle
-from workflows.commands import (
+from workflows.lifecycle import CommandRejected
+from workflows.messages import (
     AssignCommand,
     AutoReplyReceivedCommand,
     BounceReceivedCommand,
@@ -39,7 +40,6 @@ from workflows.commands import (
     UnassignCommand,
     WaitCommand,
 )
-from workflows.lifecycle import CommandRejected
 from workflows.models import (
     Command,
     NewTicket,

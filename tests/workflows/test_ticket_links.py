@@ -9,13 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TEST_TASK_QUEUE
 from tests.support.temporal import command, events_of, eventually, fresh_id, start_ticket, update
-from workflows.commands import (
-    MergeCommand,
-    NoteCommand,
-    ResolveCommand,
-    SplitCommand,
-    StartCommand,
-)
+from workflows.messages import MergeCommand, NoteCommand, ResolveCommand, SplitCommand, StartCommand
 from workflows.models import (
     EventType,
     NewTicket,

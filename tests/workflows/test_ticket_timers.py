@@ -26,7 +26,7 @@ from tests.support.temporal import (
     travel_to,
     update,
 )
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     CustomerReplyCommand,
     ResolveCommand,

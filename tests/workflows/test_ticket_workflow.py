@@ -24,7 +24,7 @@ from tests.support.temporal import (
     start_ticket,
     update,
 )
-from workflows.commands import (
+from workflows.messages import (
     AssignCommand,
     NoteCommand,
     ReopenCommand,
