@@ -27,6 +27,7 @@ from activities.calendar import CalendarActivities
 from activities.content import ContentStore
 from activities.email import EmailActivities, SmtpMailSender
 from activities.imap import ImapActivities
+from activities.store import StoreActivities, TicketStore
 from activities.webhooks import WebhookActivities
 from api.schemas import InboundResult
 from api.service import TicketService
@@ -79,15 +80,17 @@ def build_worker(
         urls=settings.webhook_urls,
         secret=settings.webhook_secret_value,
     )
-    store = archive_store or ArchiveStore.from_url(settings.archive_url)
-    archive = ArchiveActivities(store)
+    archive_db = archive_store or ArchiveStore.from_url(settings.archive_url)
+    archive = ArchiveActivities(archive_db)
+    ticket_store = TicketStore.from_url(settings.archive_url)
     contents = ContentStore(settings.content_directory)
     # Mailboxes route their mail through the same service and router as the API.
     tickets = TicketService(
         client,
         settings,
-        store,
+        archive_db,
         rpc_timeout=timedelta(seconds=settings.api_rpc_timeout_seconds),
+        store=ticket_store,
     )
 
     async def route(raw: bytes, profile: ProfileName | None) -> InboundResult:
@@ -102,6 +105,7 @@ def build_worker(
             email.send,
             webhooks.deliver,
             archive.archive,
+            StoreActivities(ticket_store).store,
             CalendarActivities().build_snapshot,
             imap.fetch,
             imap.route,

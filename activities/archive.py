@@ -3,7 +3,8 @@
 A ticket's final view is written here before its workflow completes, so it stays
 readable, listable and linkable after Temporal's retention has deleted the history. For a
 closed ticket the archive is the authority: it also records follow-ups opened later.
-Writes are idempotent (the same view twice leaves one row).
+Writes are idempotent (the same view twice leaves one row). Each write also brings the
+ticket's row in the store (:mod:`activities.store`) to the same view, in one commit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 
+from activities.store import metadata as store_metadata
+from activities.store import name_follow_up, put_row
 from workflows.models import ArchiveInput, Status, TicketView
 
 logger = logging.getLogger(__name__)
@@ -93,11 +96,12 @@ class ArchiveStore:
         if not self._schema_ready:
             with self._schema_lock:
                 if not self._schema_ready:
-                    try:
-                        metadata.create_all(self._engine)
-                    except DBAPIError:
-                        # Another process (worker or API) created it a moment ago.
-                        metadata.create_all(self._engine)
+                    for schema in (metadata, store_metadata):
+                        try:
+                            schema.create_all(self._engine)
+                        except DBAPIError:
+                            # Another process (worker or API) created it a moment ago.
+                            schema.create_all(self._engine)
                     self._schema_ready = True
         return self._engine
 
@@ -138,6 +142,8 @@ class ArchiveStore:
                 )
                 connection.execute(delete(archived_tickets).where(archived_tickets.c.id == view.id))
             connection.execute(insert(archived_tickets).values(**row))
+            # The store's row of a closed ticket is its final view, in the same commit.
+            put_row(connection, TicketView.model_validate(document))
 
     def get(self, ticket_id: str) -> TicketView | None:
         with self._ready().connect() as connection:
@@ -163,6 +169,7 @@ class ArchiveStore:
                 .where(archived_tickets.c.id == ticket_id)
                 .values(view=stored)
             )
+            name_follow_up(connection, ticket_id, follow_up_id)
         return True
 
     def list(self, filters: ArchiveFilters, *, offset: int, limit: int) -> list[TicketView]:

@@ -37,7 +37,7 @@ from typing import Protocol
 from activities.content import ContentStore
 from activities.email import ticket_from_message_id
 from activities.mail_ledger import MailLedger
-from api.failures import TicketNotFound
+from api.failures import InvalidRequest, TicketNotFound
 from api.gateway import TicketGateway
 from api.listing import quote
 from api.schemas import InboundEmailBody, InboundResult, Outcome
@@ -454,24 +454,37 @@ class InboundRouter:
 
 
 def as_mime(body: InboundEmailBody) -> bytes:
-    """The JSON route's fields as a MIME message, for the one parser."""
+    """The JSON route's fields as a MIME message, for the one parser. A header value the
+    email package cannot read (an address header such as ``To: a <``) is a 422."""
     message = EmailMessage()
     for name, value in (body.headers or {}).items():
         if HEADER_NAME.match(name) and name.lower() not in _SET_BELOW:
-            message[name] = value
-    message["Message-ID"] = body.message_id
-    message["From"] = str(body.from_)
-    message["To"] = body.to
-    message["Subject"] = body.subject
+            _set_header(message, name, value)
+    _set_header(message, "Message-ID", body.message_id)
+    _set_header(message, "From", str(body.from_))
+    _set_header(message, "To", body.to)
+    _set_header(message, "Subject", body.subject)
     message["Date"] = formatdate(localtime=False)
     if body.in_reply_to:
-        message["In-Reply-To"] = body.in_reply_to
+        _set_header(message, "In-Reply-To", body.in_reply_to)
     message.set_content(body.text or "")
     if body.html:
         message.add_alternative(body.html, subtype="html")
-    # UTF-8 headers as they came (RFC 6532): a JSON caller may send an address or a
-    # Message-ID outside ASCII, which the classic encodings cannot carry.
-    return message.as_bytes(policy=email.policy.SMTPUTF8)
+    try:
+        # UTF-8 headers as they came (RFC 6532): a JSON caller may send an address or a
+        # Message-ID outside ASCII, which the classic encodings cannot carry.
+        return message.as_bytes(policy=email.policy.SMTPUTF8)
+    except Exception as error:  # the email package's own errors, whatever their type
+        raise InvalidRequest(f"the message cannot be written as MIME: {error}"[:300]) from None
+
+
+def _set_header(message: EmailMessage, name: str, value: str) -> None:
+    try:
+        message[name] = value
+        str(message[name])  # address headers are parsed when read
+    except Exception:  # the parser fails with IndexError, ValueError, HeaderParseError...
+        del message[name]
+        raise InvalidRequest(f"the {name} header cannot be read: {value[:80]!r}") from None
 
 
 _SET_BELOW = frozenset(

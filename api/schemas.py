@@ -90,7 +90,7 @@ class InboundEmailBody(Body):
 
 
 class TicketSummary(BaseModel):
-    """One row of a ticket list, read from Temporal visibility (no query per ticket)."""
+    """One row of a ticket list, read from the ticket store (no query per ticket)."""
 
     audience: Literal["staff"] = "staff"
     id: str
@@ -107,6 +107,7 @@ class TicketSummary(BaseModel):
     next_deadline: datetime | None
     highlighted: bool
     created_at: datetime | None
+    updated_at: datetime | None = None
     closed_at: datetime | None
 
 

@@ -34,6 +34,7 @@ from activities.archive import ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.content import ContentStore
 from activities.mail_ledger import MailLedger
+from activities.store import TicketStore
 from api.failures import IdempotencyKeyReused, TicketNotFound
 from api.gateway import TicketGateway
 from api.inbound_routing import InboundRouter
@@ -114,17 +115,17 @@ class TicketService:
         *,
         rpc_timeout: timedelta,
         policies: PolicySource = policy_for,
+        store: TicketStore | None = None,
     ) -> None:
         self._settings = settings
         self._policies = policies
         self._archive = archive
+        self.store = store or TicketStore(archive.engine)
         self._client = client
         self._rpc_timeout = rpc_timeout
         self.contents = ContentStore(settings.content_directory)
         self.gateway = TicketGateway(client, archive, rpc_timeout=rpc_timeout)
-        self.lister = TicketLister(
-            client, archive, PageTokens(settings.api_keys), policies, rpc_timeout=rpc_timeout
-        )
+        self.lister = TicketLister(self.store, PageTokens(settings.api_keys))
         self.inbound = InboundRouter(
             self.gateway,
             self,
@@ -193,6 +194,7 @@ class TicketService:
             calendar=self.calendar(),
             deliver_webhooks=bool(self._settings.webhook_urls),
             archive_locally=True,
+            keep_store=True,
             fields=fields,
             submit=request.submit,
             actor=actor,
@@ -217,6 +219,8 @@ class TicketService:
         view, new = await self.gateway.start(
             ticket, task_queue=self._settings.task_queue, memo={REQUEST_MEMO: meaning}
         )
+        if new:
+            await self._list(view)
         if not new and idempotency_key is not None and request.id is None:
             first = await self.gateway.memo(ticket_id, REQUEST_MEMO)
             if first is not None and first != meaning:
@@ -241,12 +245,18 @@ class TicketService:
             ticket_id, request, actor=actor, follow_up_of=follow_up_of
         )
         ticket = ticket.model_copy(update={"opening_message": opening_message})
-        _, new = await self.gateway.start(ticket, task_queue=self._settings.task_queue)
+        view, new = await self.gateway.start(ticket, task_queue=self._settings.task_queue)
         if not new:
             return False
+        await self._list(view)
         if follow_up_of is not None:
             await asyncio.to_thread(self._archive.add_follow_up, follow_up_of, ticket_id)
         return True
+
+    async def _list(self, view: TicketView) -> None:
+        """A new ticket's row in the store, as the API answers it: listed at once, even
+        before a worker has run it (the ticket's own writes are newer and win)."""
+        await asyncio.to_thread(self.store.put, view)
 
     async def follow_up(
         self, ticket_id: str, body: FollowUpBody, *, actor: str, idempotency_key: str | None

@@ -364,6 +364,7 @@ def standard_input(
         actor=AGENT,
         deliver_webhooks=bool(settings.webhook_urls),
         archive_locally=True,
+        keep_store=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from config import Settings
+from tests.support import postgres as pg
 from tests.support.smtp import SmtpSink
 from tests.support.temporal import strict_worker
 from workflows.search import ALL_KEYS
@@ -64,6 +66,32 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.Postgres]:
+    """A throwaway PostgreSQL cluster for the session (make test installs the package)."""
+    if not pg.AVAILABLE:
+        pytest.skip("PostgreSQL is not installed (make test installs it as root)")
+    cluster = pg.Postgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database for the archive and the ticket store: a SQLite file, or a
+    database of its own on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/tramita.db"
+    cluster: pg.Postgres = request.getfixturevalue("postgres")
+    return cluster.create_database(f"t_{os.getpid()}_{next(_databases)}")
+
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")

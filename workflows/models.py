@@ -807,6 +807,10 @@ class TicketInput(BaseModel):
     the local archive existed: they ask ``workflow.patched("archive-as-local-activity")``,
     which costs a marker and a ``TemporalChangeVersion`` upsert (README, "Changing
     workflow code")."""
+    keep_store: bool = False
+    """True in every input this version writes: the ticket writes its row in the ticket
+    store (a local activity) whenever it changes, before it answers the command. False in
+    inputs written before the store existed, whose histories have no such writes."""
 
 
 class EmailInput(BaseModel):

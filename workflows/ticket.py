@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.archive import ArchiveActivities
     from activities.calendar import CalendarActivities
     from activities.email import EmailActivities
+    from activities.store import StoreActivities, StoreInput
     from activities.webhooks import WebhookActivities
     from workflows.messages import ChildClosedCommand, MergeReceivedCommand
     from workflows.models import (
@@ -62,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         StartChildEffect,
         Status,
         TicketInput,
+        TicketState,
         TicketView,
         WebhookEffect,
         WebhookInput,
@@ -105,6 +107,14 @@ ARCHIVE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
 )
+STORE_TIMEOUT = timedelta(seconds=10)
+# A database that is away holds the command's answer this long at most.
+STORE_GIVE_UP = timedelta(minutes=2)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+)
 CALENDAR_TIMEOUT = timedelta(seconds=30)
 CALENDAR_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["InvalidCalendar"])
 # Refresh the holiday list this long before the snapshot runs out.
@@ -123,6 +133,14 @@ class TicketWorkflow:
         self._calendar = input.calendar
         self._deliver_webhooks = input.deliver_webhooks
         self._archive_locally = input.archive_locally
+        self._keep_store = input.keep_store
+        # Each change of the state counts one version; the store has been written (or a
+        # write has been given up) up to ``_store_attempted``. A command's Update answers
+        # only once the store holds its change; several changes in one activation make
+        # one write.
+        self._version = 1
+        self._store_attempted = 0
+        self._store_waiters = 0
         self._outbox: deque[Effect] = deque(input.pending_effects)
         # Started with its attributes (by the API, or inherited by a continue-as-new), the
         # ticket upserts only what changes from them.
@@ -153,6 +171,9 @@ class TicketWorkflow:
                 workflow_task = asyncio.create_task(self._carry_out_and_count(effect))
                 self._effect_tasks.add(workflow_task)
                 workflow_task.add_done_callback(self._effect_tasks.discard)
+                continue
+            if self._store_due():
+                await self._write_store()
                 continue
             if self._state.status is Status.CLOSED:
                 break
@@ -196,6 +217,7 @@ class TicketWorkflow:
                 retry_policy=ARCHIVE_RETRY,
                 summary="Archive the closed ticket",
             )
+        self._store_attempted = self._version  # the archive wrote the store's row too
         return view
 
     # ------------------------------------------------------------------ messages
@@ -206,8 +228,10 @@ class TicketWorkflow:
     # the sandbox builds three handlers per ticket instead of two per command.
 
     @workflow.update(dynamic=True)
-    def command(self, name: str, args: Sequence[RawValue]) -> CommandResult:
-        return self._execute(_command_from(name, args, self._state.status))
+    async def command(self, name: str, args: Sequence[RawValue]) -> CommandResult:
+        result = self._execute(_command_from(name, args, self._state.status))
+        await self._stored()
+        return result
 
     @command.validator
     def validate_command(self, name: str, args: Sequence[RawValue]) -> None:
@@ -261,8 +285,52 @@ class TicketWorkflow:
             decision = lifecycle.reject(self._state, command, rejected, workflow.now())
         self._adopt(decision)
 
+    def _set_state(self, state: TicketState) -> None:
+        self._state = state
+        self._version += 1
+
+    # ------------------------------------------------------------------ the store
+
+    def _store_due(self) -> bool:
+        # A closed ticket's row is written with its archive, unless a command waits.
+        return (
+            self._keep_store
+            and self._store_attempted < self._version
+            and (self._state.status is not Status.CLOSED or self._store_waiters > 0)
+        )
+
+    async def _stored(self) -> None:
+        """Until the store holds the state as it is now (or its write was given up)."""
+        if not self._keep_store:
+            return
+        version = self._version
+        self._store_waiters += 1
+        try:
+            await workflow.wait_condition(lambda: self._store_attempted >= version)
+        finally:
+            self._store_waiters -= 1
+
+    async def _write_store(self) -> None:
+        version = self._version
+        try:
+            await workflow.execute_local_activity_method(
+                StoreActivities.store,
+                StoreInput(view=self._view()),
+                start_to_close_timeout=STORE_TIMEOUT,
+                schedule_to_close_timeout=STORE_GIVE_UP,
+                retry_policy=STORE_RETRY,
+                summary="Write the ticket store",
+            )
+        except ActivityError as failure:
+            # The ticket goes on: its next change writes the store again, and
+            # ``python -m maintenance rebuild-store`` repairs what this one missed.
+            workflow.logger.error(
+                "ticket store write given up", extra={"error": str(failure.cause or failure)}
+            )
+        self._store_attempted = version
+
     def _adopt(self, decision: Decision) -> None:
-        self._state = decision.state
+        self._set_state(decision.state)
         self._queue(decision.effects)
         self._publish()
 
@@ -298,6 +366,7 @@ class TicketWorkflow:
         def woken() -> bool:
             return (
                 bool(self._outbox)
+                or self._store_due()
                 or lifecycle.next_deadline(self._state) != deadline
                 or self._state.status is Status.CLOSED
                 # Commands that arm nothing (notes) still grow the history.
@@ -333,10 +402,14 @@ class TicketWorkflow:
             # Keep the old snapshot, and stop asking until the next run.
             self._calendar = calendar.model_copy(update={"valid_until": None})
         # Deadlines depend on the calendar: recompute them.
-        self._state = self._state.model_copy(
-            update={
-                "deadlines": lifecycle.compute_deadlines(self._state, self._policy, self._calendar)
-            }
+        self._set_state(
+            self._state.model_copy(
+                update={
+                    "deadlines": lifecycle.compute_deadlines(
+                        self._state, self._policy, self._calendar
+                    )
+                }
+            )
         )
         self._publish()
 
@@ -383,11 +456,13 @@ class TicketWorkflow:
             )
         except ActivityError as failure:
             cause = str(failure.cause or failure)
-            self._state = lifecycle.system_note(
-                self._state,
-                workflow.now(),
-                f"Email of event {effect.seq} could not be delivered: {cause}",
-                delivery_failed_seq=effect.seq,
+            self._set_state(
+                lifecycle.system_note(
+                    self._state,
+                    workflow.now(),
+                    f"Email of event {effect.seq} could not be delivered: {cause}",
+                    delivery_failed_seq=effect.seq,
+                )
             )
 
     async def _deliver_webhook(self, effect: WebhookEffect) -> None:
@@ -423,6 +498,7 @@ class TicketWorkflow:
             parent=self._state.id,
             deliver_webhooks=self._deliver_webhooks,
             archive_locally=True,
+            keep_store=True,
         )
         try:
             await workflow.start_child_workflow(
@@ -435,10 +511,12 @@ class TicketWorkflow:
             )
         except WorkflowAlreadyStartedError:
             # A ticket with that id exists already; it reports its closing like any child.
-            self._state = lifecycle.system_note(
-                self._state,
-                workflow.now(),
-                f"Child ticket {effect.child_id} already existed; it was not started again",
+            self._set_state(
+                lifecycle.system_note(
+                    self._state,
+                    workflow.now(),
+                    f"Child ticket {effect.child_id} already existed; it was not started again",
+                )
             )
 
     async def _signal_ticket(self, ticket_id: str, command: Command) -> None:
@@ -446,10 +524,12 @@ class TicketWorkflow:
         try:
             await handle.signal(lifecycle.command_name(command), command)
         except FailureError as failure:
-            self._state = lifecycle.system_note(
-                self._state,
-                workflow.now(),
-                f"Ticket {ticket_id} could not be told: {failure.message}",
+            self._set_state(
+                lifecycle.system_note(
+                    self._state,
+                    workflow.now(),
+                    f"Ticket {ticket_id} could not be told: {failure.message}",
+                )
             )
 
     def _continue_as_new(self) -> None:
@@ -462,6 +542,7 @@ class TicketWorkflow:
                 pending_effects=tuple(self._outbox),
                 deliver_webhooks=self._deliver_webhooks,
                 archive_locally=True,
+                keep_store=True,
             )
         )
 

@@ -5,18 +5,19 @@ This module does not use postponed annotations: the edit body is built at import
 the edit command's model, and FastAPI reads it from the signature.
 """
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.store import SortKey
 from api.deps import IdempotencyKeyDep, PrincipalDep, StaffDep, TicketsDep
 from api.listing import TicketFilters
 from api.routes.commands import COMMAND_ERRORS, READ_ERRORS, TicketIdPath, body_model
 from api.schemas import CustomerSummary, FollowUpBody, NoControl, Reading, TicketList
 from workflows.messages import EditCommand
-from workflows.models import NewTicket, Status, TicketView, WaitReason
+from workflows.models import NewTicket, Priority, ProfileName, Status, TicketView, WaitReason
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -35,15 +36,37 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Status | None = None
-    assignee: FilterText = None
+    status: Status | None = Field(
+        default=None, description="One status; without it, every ticket not closed."
+    )
+    assignee: FilterText = Field(
+        default=None, description="An agent's id, or `none` for tickets assigned to no one."
+    )
     requester: FilterText = None
     category: FilterText = None
     wait_reason: WaitReason | None = None
     release: FilterText = None
+    priority: Priority | None = None
+    profile: ProfileName | None = None
     view: Literal["inbox", "own_work"] | None = Field(
         default=None,
         description="inbox: my new or in-progress or highlighted tickets; own_work: my waits",
+    )
+    q: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=NoControl,
+        description="Text searched in the id, title and requester (any case).",
+    )
+    sort: str = Field(
+        default="-created_at",
+        pattern=r"^-?(next_deadline|priority|updated_at|created_at)$",
+        description=(
+            "`next_deadline` (soonest first), `priority` (most urgent first), `updated_at` "
+            "or `created_at` (oldest first); a leading `-` turns it around. Tickets "
+            "without a deadline come last either way."
+        ),
     )
     page_size: int = Field(default=20, ge=1, le=100)
     page_token: str | None = Field(default=None, max_length=4096, pattern=NoControl)
@@ -65,7 +88,8 @@ async def list_tickets(
     tickets: TicketsDep,
     query: Annotated[ListQuery, Query()],
 ) -> TicketList:
-    """Lists tickets, newest first. Requesters see only theirs, as customer rows."""
+    """Lists tickets from the ticket store, newest first unless ``sort`` says otherwise.
+    Requesters see only theirs, as customer rows."""
     filters = TicketFilters(
         status=query.status,
         assignee=query.assignee,
@@ -73,8 +97,13 @@ async def list_tickets(
         category=query.category,
         wait_reason=query.wait_reason,
         release=query.release,
+        priority=query.priority,
+        profile=query.profile,
         view=query.view,
         viewer=principal.subject,
+        text=query.q,
+        sort=cast(SortKey, query.sort.lstrip("-")),
+        descending=query.sort.startswith("-"),
     )
     found = await tickets.list_tickets(
         filters, page_size=query.page_size, page_token=query.page_token

@@ -199,6 +199,10 @@ async def test_json_mail_goes_through_the_same_router(api: httpx.AsyncClient) ->
         "/inbound/email", json={**body, "headers": {"X-Bad": "a\r\nb"}}, headers=SYSTEM
     )
     assert bad.status_code == 422
+    for broken in ({"to": "Suporte <"}, {"headers": {"Cc": "<"}}):
+        unreadable = await api.post("/inbound/email", json={**body, **broken}, headers=SYSTEM)
+        assert unreadable.status_code == 422, unreadable.text
+        assert "cannot be read" in unreadable.json()["detail"]
     wrong_type = await api.post(
         "/inbound/mime", content=b"x", headers={**SYSTEM, "Content-Type": "application/json"}
     )

@@ -96,6 +96,7 @@ async def start_ticket(
     deliver_webhooks: bool = True,
     listed: bool = False,
     archive_locally: bool = True,
+    keep_store: bool = True,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
     """Starts a ticket's workflow; ``listed``: with its search attributes, as the API does.
 
@@ -112,6 +113,7 @@ async def start_ticket(
         actor="ana",
         deliver_webhooks=deliver_webhooks,
         archive_locally=archive_locally,
+        keep_store=keep_store,
     )
     attributes = TypedSearchAttributes.empty
     if listed:

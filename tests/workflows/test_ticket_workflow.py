@@ -187,6 +187,7 @@ async def test_closed_ticket_is_archived_and_only_older_inputs_ask_the_patch(
         TEST_TASK_QUEUE,
         profile=ProfileName.ENATE,
         archive_locally=archive_locally,
+        keep_store=False,  # the store's writes are tests/test_store.py's
     )
     # Enate closes spam at once: the ticket completes without waiting for any timer.
     await update(handle, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
