@@ -9,10 +9,9 @@ In-Reply-To leads back to the ticket.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -24,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.content import ContentStore
+from activities.heartbeats import heartbeating
 from activities.templates import render
 from mail.classify import LOOP_HEADER
 from workflows.models import EmailInput, EmailResult, SendEmailEffect
@@ -51,19 +51,6 @@ def reference(ticket_id: str) -> str:
 def with_reference(subject: str, ticket_id: str) -> str:
     ref = reference(ticket_id)
     return subject if ref in subject else f"{subject} {ref}"
-
-
-HEARTBEAT_EVERY_SECONDS = 2.0
-
-
-async def _heartbeating(work: Awaitable[None]) -> None:
-    """Heartbeat while ``work`` runs, so a send on a worker that died is retried soon."""
-    task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-        if done:
-            return task.result()
-        activity.heartbeat()
 
 
 class MailSender(Protocol):
@@ -207,7 +194,7 @@ class EmailActivities:
             raise ApplicationError("email has no recipient", type="NoRecipient", non_retryable=True)
         message = self.compose(request)
         try:
-            await _heartbeating(self._sender.send(message))
+            await heartbeating(self._sender.send(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise ApplicationError(
                 f"every recipient was refused: {exc}", type="RecipientsRefused", non_retryable=True

@@ -26,6 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.content import ContentStore
+from activities.heartbeats import heartbeating
 from api.schemas import InboundResult
 from config import ImapMailbox, Settings
 from workflows.models import ProfileName
@@ -80,6 +81,9 @@ class RouteResult(BaseModel):
 class WaitRequest(BaseModel):
     mailbox: str
     seconds: float
+    after_uid: int = 0
+    """The last UID the workflow has seen: mail that came after it, but before the
+    IDLE began, ends the wait at once (IDLE only tells of changes from its start)."""
 
 
 class ImapActivities:
@@ -149,7 +153,7 @@ class ImapActivities:
                 f"message {request.sha256} is missing from the content store",
                 type="MissingMessage",
             )
-        result = await self._router(raw, mailbox.profile)
+        result = await heartbeating(self._router(raw, mailbox.profile))
         return RouteResult(
             outcome=result.outcome, ticket_id=result.ticket_id, message_id=result.message_id
         )
@@ -187,6 +191,8 @@ class ImapActivities:
             await _ok(client.select(mailbox.folder))
             if not client.has_capability("IDLE"):
                 return False
+            if await _newer_than(client, request.after_uid):
+                return True
             idle = await client.idle_start(timeout=request.seconds)
             changed = await _idle_until_change(client, lost, request.seconds)
             if not lost.is_set():
@@ -224,6 +230,16 @@ async def _idle_until_change(client: aioimaplib.IMAP4, lost: asyncio.Event, seco
     finally:
         shutdown.cancel()
         gone.cancel()
+
+
+async def _newer_than(client: aioimaplib.IMAP4, uid: int) -> bool:
+    """Whether the selected folder holds a message with a UID above ``uid``. (``n:*``
+    always matches the last message, even one below ``n``, hence the comparison.)"""
+    response = await client.uid_search(f"UID {uid + 1}:*", charset=None)
+    if response.result != "OK":
+        raise RuntimeError(f"IMAP refused: {response.lines!r}")
+    found = (int(word) for line in response.lines[:1] for word in line.split() if word.isdigit())
+    return any(found_uid > uid for found_uid in found)
 
 
 async def _ok(call: Awaitable[object]) -> None:

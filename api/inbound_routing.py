@@ -407,7 +407,11 @@ class InboundRouter:
         ticket_id = "m" + hashlib.sha256(mail.message_id.encode()).hexdigest()[:15]
         title = bare(mail.subject)[:200] or NO_SUBJECT[policy.language]
         turned_away = policy.reject_unknown_senders and not self._known(sender)
-        started = await self._desk.open_from_email(
+        # Opening is idempotent: the ticket id comes from this very Message-ID. When the
+        # ticket already exists yet no ledger row names this message, an earlier delivery
+        # opened it and stopped (a crash) before finishing; finish its steps and report
+        # what it would have. A concurrent delivery is told apart by the ledger below.
+        await self._desk.open_from_email(
             ticket_id,
             NewTicket(
                 profile=profile,
@@ -428,11 +432,9 @@ class InboundRouter:
                 acknowledge=not turned_away and not UNANSWERABLE.match(sender),
             ),
         )
-        if not started:
-            return "duplicate", ticket_id
         if turned_away:
             view = await self._read(ticket_id)
-            if view is not None:
+            if view is not None and view.status not in (Status.RESOLVED, Status.CLOSED):
                 await self._send(
                     view,
                     ResolveCommand(actor="system", method=ResolutionMethod.UNKNOWN_SENDER),

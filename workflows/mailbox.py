@@ -34,6 +34,7 @@ FETCH_TIMEOUT = timedelta(minutes=5)
 ROUTE_TIMEOUT = timedelta(minutes=2)
 IDLE_SECONDS = 9 * 60.0  # under the 29 minutes RFC 2177 lets a server drop an idle client
 HEARTBEAT = timedelta(seconds=30)
+ROUTE_HEARTBEAT = timedelta(seconds=10)  # a route on a worker that died is tried again soon
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -101,6 +102,7 @@ class MailboxWorkflow:
             ImapActivities.route,
             RouteRequest(mailbox=state.mailbox, uid=uid, sha256=sha256),
             start_to_close_timeout=ROUTE_TIMEOUT,
+            heartbeat_timeout=ROUTE_HEARTBEAT,
             retry_policy=RETRY,
             summary=f"route UID {uid}",
         )
@@ -121,7 +123,7 @@ class MailboxWorkflow:
         if idle:
             await workflow.execute_activity_method(
                 ImapActivities.wait,
-                WaitRequest(mailbox=state.mailbox, seconds=IDLE_SECONDS),
+                WaitRequest(mailbox=state.mailbox, seconds=IDLE_SECONDS, after_uid=state.last_uid),
                 start_to_close_timeout=timedelta(seconds=IDLE_SECONDS + 60),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RETRY,

@@ -18,19 +18,23 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.archive import ArchiveStore
+from activities.content import ContentStore
+from activities.imap import ImapActivities, WaitRequest
 from activities.mail_ledger import MailLedger
-from config import Settings
+from api.schemas import InboundResult
+from config import ImapMailbox, Settings
 from tests.support import dovecot
 from tests.support.dovecot import Dovecot
 from tests.support.processes import ROOT
 from tests.support.smtp import SmtpSink
 from worker import mailbox_workflow_id
-from workflows.models import workflow_id_for
+from workflows.models import ProfileName, workflow_id_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -255,3 +259,45 @@ async def test_a_changed_uidvalidity_imports_no_old_mail_again(
             "view"
         )
         assert sum(e["type"] == "created" for e in view["timeline"]) == 1
+
+
+async def test_mail_that_came_just_before_the_idle_ends_the_wait_at_once(
+    imap: Dovecot, worker_settings: Settings
+) -> None:
+    """IDLE tells only of changes after it starts: a message appended between the
+    workflow's last fetch and the IDLE must not wait for the next message (or the
+    nine-minute IDLE) to be read."""
+    mailbox = ImapMailbox(
+        host="127.0.0.1",
+        port=imap.port,
+        tls=False,
+        username=USER,
+        password=SecretStr(PASSWORD),
+    )
+    settings = worker_settings.model_copy(update={"imap_mailboxes": (mailbox,)})
+
+    async def no_router(raw: bytes, profile: ProfileName | None) -> InboundResult:
+        raise AssertionError("waiting routes nothing")
+
+    activities = ImapActivities(settings, ContentStore(settings.content_directory), no_router)
+    environment = ActivityEnvironment()
+    imap.append(USER, request_mail(400))
+    imap.append(USER, request_mail(401))  # after the workflow's last fetch (UID 1)
+
+    async with asyncio.timeout(10):  # not the 60 seconds asked
+        changed = await environment.run(
+            activities.wait, WaitRequest(mailbox=mailbox.key, seconds=60, after_uid=1)
+        )
+    assert changed is True
+
+    shutdown = asyncio.get_running_loop().call_later(1.5, environment.worker_shutdown)
+    try:
+        started = asyncio.get_running_loop().time()
+        changed = await environment.run(
+            activities.wait, WaitRequest(mailbox=mailbox.key, seconds=60, after_uid=2)
+        )
+    finally:
+        shutdown.cancel()
+    assert changed is False and asyncio.get_running_loop().time() - started >= 1, (
+        "nothing new: it holds the IDLE"
+    )
