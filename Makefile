@@ -54,6 +54,10 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Re-take docs/images/console.png, the README's picture, from the browser test.
+screenshots: $(STAMP) system-deps
+	TRAMITA_SCREENSHOTS=1 $(BIN)/python -m pytest tests/web/test_browser.py -k agent_takes
+
 # Re-record tests/histories/ (see README, "Changing workflow code").
 record-histories: $(STAMP)
 	$(BIN)/python -m tests.histories.record

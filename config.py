@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     SecretStr,
     ValidationError,
@@ -55,16 +56,23 @@ class ApiKey(BaseModel):
     role: Role
     name: str | None = Field(default=None, max_length=200)
     """How the subject is shown to customers (the From of an agent's email)."""
+    email: EmailStr | None = None
+    """Where an agent is told of a ticket assigned to them or a customer's reply on one."""
 
 
 # Keys a newcomer can use with `make run`; ENV=production refuses to start with any of them.
 DEVELOPMENT_API_KEYS: dict[str, ApiKey] = {
-    "dev-agent-key": ApiKey(subject="ana", role="agent", name="Ana Souza"),
-    "dev-supervisor-key": ApiKey(subject="sofia", role="supervisor", name="Sofia Lima"),
+    "dev-agent-key": ApiKey(subject="ana", role="agent", name="Ana Souza", email="ana@example.com"),
+    "dev-supervisor-key": ApiKey(
+        subject="sofia", role="supervisor", name="Sofia Lima", email="sofia@example.com"
+    ),
     "dev-robot-key": ApiKey(subject="robo-1", role="robot"),
     "dev-requester-key": ApiKey(subject="cliente@example.com", role="requester"),
     "dev-system-key": ApiKey(subject="system", role="system"),
 }
+
+
+DEVELOPMENT_SECRET_KEY = "tramita-development-secret-key-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -127,6 +135,16 @@ class Settings(BaseSettings):
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
     webhook_secret: SecretStr | None = None
     webhook_timeout_seconds: float = 10.0
+
+    public_url: str = Field(default="http://localhost:8000", pattern=r"^https?://[^\s/]+")
+    """Where people reach the API's pages (the console, the customer page): the base of
+    the links in emails."""
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    """Signs the customer links and the console's sessions. In production: at least 32
+    characters of your own; changing it ends every session and every customer link."""
+    customer_link_days: int = Field(default=60, ge=1, le=3650)
+    """How long a customer link (``/c/{token}``) in an email stays valid."""
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
     archive_url: str = ""
     """SQLAlchemy URL of the archive (and ticket store). Unset: ``archive.db`` in
@@ -263,6 +281,14 @@ class Settings(BaseSettings):
                 f"{MIN_PRODUCTION_KEY_LENGTH} characters or with spaces or control "
                 "characters; use long random keys (e.g. `openssl rand -hex 32`)"
             )
+        secret = self.secret_key.get_secret_value()
+        if secret == DEVELOPMENT_SECRET_KEY or len(secret) < MIN_PRODUCTION_KEY_LENGTH:
+            problems.append(
+                f"TRAMITA_SECRET_KEY must be your own, at least {MIN_PRODUCTION_KEY_LENGTH} "
+                "characters (it signs customer links and console sessions)"
+            )
+        if not self.public_url.startswith("https://"):
+            problems.append("TRAMITA_PUBLIC_URL must be https:// (links carry credentials)")
         if self.webhook_urls and not self.webhook_secret_value:
             problems.append(
                 "TRAMITA_WEBHOOK_URLS needs TRAMITA_WEBHOOK_SECRET: receivers must be able "
@@ -286,6 +312,11 @@ class Settings(BaseSettings):
     def mail_domain(self) -> str:
         address = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
         return address.rsplit("@", 1)[-1] or "localhost"
+
+    @property
+    def agent_emails(self) -> dict[str, str]:
+        """Each subject's address for notifications, where a key gives one."""
+        return {entry.subject: str(entry.email) for entry in self.api_keys.values() if entry.email}
 
     @property
     def display_names(self) -> dict[str, str]:

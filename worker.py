@@ -74,6 +74,9 @@ def build_worker(
         timezone=settings.calendar_timezone,
         contents=ContentStore(settings.content_directory),
         display_names=settings.display_names,
+        agent_emails=settings.agent_emails,
+        public_url=settings.public_url,
+        secret_key=settings.secret_key.get_secret_value(),
     )
     webhooks = WebhookActivities(
         http_client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds),
@@ -103,6 +106,7 @@ def build_worker(
         workflows=[TicketWorkflow, MailboxWorkflow],
         activities=[
             email.send,
+            email.notify_agent,
             webhooks.deliver,
             archive.archive,
             StoreActivities(ticket_store).store,

@@ -26,10 +26,15 @@ from activities.content import ContentStore
 from activities.heartbeats import heartbeating
 from activities.templates import render
 from mail.classify import LOOP_HEADER
-from workflows.models import EmailInput, EmailResult, SendEmailEffect
+from web import links
+from workflows.addresses import same_address
+from workflows.models import AgentNoticeInput, EmailInput, EmailResult, SendEmailEffect
 from workflows.zones import zone
 
 logger = logging.getLogger(__name__)
+
+NOTICE_HEADER = "X-Tramita-Notice"
+"""Marks a notice to staff, so their filters (and ours) tell it from customer mail."""
 
 _MESSAGE_ID = re.compile(r"<?ticket-(?P<ticket>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<seq>\d+)@[^>]+>?")
 
@@ -111,7 +116,14 @@ class EmailActivities:
         timezone: str,
         contents: ContentStore,
         display_names: Mapping[str, str] | None = None,
+        *,
+        agent_emails: Mapping[str, str] | None = None,
+        public_url: str = "http://localhost:8000",
+        secret_key: str | None = None,
     ) -> None:
+        self._agent_emails = dict(agent_emails or {})
+        self._public_url = public_url
+        self._secret_key = secret_key
         self._sender = sender
         self._team, self._address = parseaddr(mail_from)
         self._mail_from = mail_from
@@ -144,6 +156,18 @@ class EmailActivities:
             return message_id_for(ticket_id, int(token[5:]), self._domain)
         return token
 
+    def _customer_link(self, request: EmailInput) -> str | None:
+        """The requester's page, in an email that goes to them (never to a third party
+        the agent writes to)."""
+        requester = request.requester
+        if not requester or not self._secret_key:
+            return None
+        recipients = (*request.email.to, *request.email.cc)
+        if not any(same_address(requester, address) for address in recipients):
+            return None
+        token = links.sign(self._secret_key, request.ticket_id, requester)
+        return links.customer_url(self._public_url, token)
+
     def compose(self, request: EmailInput) -> EmailMessage:
         email = request.email
         zone_name = request.timezone or self._timezone
@@ -151,7 +175,7 @@ class EmailActivities:
             "ticket_ref": reference(request.ticket_id).strip("[]"),
             "title": request.title or request.ticket_id,
             "sender_name": self._sender_name(email.author),
-            "customer_link": request.customer_link,
+            "customer_link": self._customer_link(request),
         }
         if email.template is None:
             name = "agent_email"
@@ -187,6 +211,53 @@ class EmailActivities:
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
+
+    def compose_notice(self, request: AgentNoticeInput, address: str) -> EmailMessage:
+        values = {
+            "ticket_ref": reference(request.ticket_id).strip("[]"),
+            "title": request.title or request.ticket_id,
+            "notice": request.notice.value,
+            "console_link": links.console_url(self._public_url, request.ticket_id),
+        }
+        rendered = render("agent_notice", request.language, values)
+        message = EmailMessage()
+        message["From"] = formataddr((self._team or self._address, self._address))
+        message["To"] = address
+        message["Subject"] = with_reference(" ".join(rendered.subject.split()), request.ticket_id)
+        message["Message-ID"] = (
+            f"<ticket-{request.ticket_id}.{request.seq}.{request.notice.value}@{self._domain}>"
+        )
+        message["Date"] = format_datetime(datetime.now(zone(request.timezone or self._timezone)))
+        message["X-Tramita-Ticket"] = request.ticket_id
+        message[NOTICE_HEADER] = request.notice.value
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message[LOOP_HEADER] = self._domain
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
+        return message
+
+    @activity.defn(name="notify_agent")
+    async def notify_agent(self, request: AgentNoticeInput) -> bool:
+        """Tells an agent of a ticket that needs them; False when the agent has no
+        address (``TRAMITA_API_KEYS``, ``email``): nothing to retry."""
+        address = self._agent_emails.get(request.agent)
+        if address is None:
+            logger.info(
+                "agent has no address; not told",
+                extra={"ticket_id": request.ticket_id, "agent": request.agent},
+            )
+            return False
+        await heartbeating(self._sender.send(self.compose_notice(request, address)))
+        logger.info(
+            "agent told",
+            extra={
+                "ticket_id": request.ticket_id,
+                "agent": request.agent,
+                "notice": request.notice.value,
+            },
+        )
+        return True
 
     @activity.defn(name="send_email")
     async def send(self, request: EmailInput) -> EmailResult:

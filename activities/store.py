@@ -22,7 +22,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,8 +140,19 @@ class StoredRow:
     closed_at: datetime | None
 
 
+DATETIME_COLUMNS = ("next_deadline", "created_at", "updated_at", "closed_at")
+
+
 def revision_of(view: TicketView) -> int:
     return view.timeline[-1].seq if view.timeline else 0
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """In UTC, aware: SQLite keeps no offset, so every moment is stored in UTC and read
+    back as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def row_of(view: TicketView) -> dict[str, Any]:
@@ -162,11 +173,11 @@ def row_of(view: TicketView) -> dict[str, Any]:
         "priority_rank": PRIORITY_RANK[view.priority],
         "wait_reason": view.wait.reason.value if view.wait else None,
         "release": view.wait.version if view.wait else None,
-        "next_deadline": next_deadline,
+        "next_deadline": _utc(next_deadline),
         "highlighted": view.highlighted,
-        "created_at": view.created_at,
-        "updated_at": view.updated_at,
-        "closed_at": view.closed_at,
+        "created_at": _utc(view.created_at),
+        "updated_at": _utc(view.updated_at),
+        "closed_at": _utc(view.closed_at),
         "search": " ".join(part for part in (view.id, view.title, requester) if part).lower(),
         "view": view.model_dump(mode="json"),
     }
@@ -227,6 +238,9 @@ def store_engine(url: str) -> Engine:
 def _sqlite_for_a_rebuildable_store(connection: Any, _record: Any) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+
+
+MAX_SEARCH_WORDS = 10
 
 
 def _like(text: str) -> str:
@@ -330,8 +344,9 @@ class TicketStore:
             statement = statement.where(
                 c.assignee == query.waiting_for, c.status == Status.WAITING.value
             )
-        if query.text:
-            statement = statement.where(c.search.like(_like(query.text), escape="\\"))
+        # Every word of the search, anywhere in id, title or requester, in any order.
+        for word in (query.text or "").split()[:MAX_SEARCH_WORDS]:
+            statement = statement.where(c.search.like(_like(word), escape="\\"))
         column = {
             "next_deadline": c.next_deadline,
             "priority": c.priority_rank,
@@ -350,6 +365,7 @@ class TicketStore:
                     **row._mapping,
                     "status": Status(row.status),
                     "priority": Priority(row.priority),
+                    **{name: _utc(row._mapping[name]) for name in DATETIME_COLUMNS},
                 }
             )
             for row in rows

@@ -19,13 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.failures import InvalidRequest, TicketNotFound, TooManyRequests, Unavailable
 from api.gateway import unavailable_from
+from web.pages import PageRateLimited, rate_limited_page
 from workflows.transaction import CommandRejected
 
 logger = logging.getLogger("tramita.api")
@@ -77,6 +78,32 @@ def unavailable_body(error: Unavailable) -> tuple[int, dict[str, Any], dict[str,
     return 503, body, headers
 
 
+Answer = tuple[int, dict[str, Any], dict[str, str] | None]
+
+
+def answer_for(exc: Exception) -> Answer | None:
+    """The status, body and headers a domain failure is answered with (JSON here, words
+    on the web pages); None for anything else."""
+    if isinstance(exc, TicketNotFound):
+        return 404, {"error": "not_found", "detail": str(exc)}, None
+    if isinstance(exc, CommandRejected):
+        return (*rejection_body(exc), None)
+    if isinstance(exc, Unavailable):
+        return unavailable_body(exc)
+    if isinstance(exc, InvalidRequest):
+        return 422, {"error": exc.code, "detail": exc.detail}, None
+    if isinstance(exc, TooManyRequests):
+        body = {"error": "rate_limited", "detail": exc.detail}
+        return 429, body, {"Retry-After": str(exc.retry_after)}
+    # Temporal failures that reach a route without passing the gateway (a health probe,
+    # a list): the same 503 the gateway gives.
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return unavailable_body(Unavailable("no worker answered in time; try again"))
+    if isinstance(exc, RPCError):
+        return unavailable_body(unavailable_from(exc, "Temporal did not do it"))
+    return None
+
+
 def _json(
     status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -88,29 +115,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _json(exc.status_code, exc.body, exc.headers)
 
-    @app.exception_handler(TicketNotFound)
-    async def ticket_not_found(request: Request, exc: TicketNotFound) -> JSONResponse:
-        return _json(404, {"error": "not_found", "detail": str(exc)})
+    async def domain_failure(request: Request, exc: Exception) -> JSONResponse:
+        answer = answer_for(exc)
+        assert answer is not None  # registered only for the types answer_for knows
+        return _json(*answer)
 
-    @app.exception_handler(CommandRejected)
-    async def rejected(request: Request, exc: CommandRejected) -> JSONResponse:
-        return _json(*rejection_body(exc))
+    for failure in (TicketNotFound, CommandRejected, Unavailable, InvalidRequest, TooManyRequests):
+        app.add_exception_handler(failure, domain_failure)
 
-    @app.exception_handler(Unavailable)
-    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
-        return _json(*unavailable_body(exc))
-
-    @app.exception_handler(InvalidRequest)
-    async def invalid(request: Request, exc: InvalidRequest) -> JSONResponse:
-        return _json(422, {"error": exc.code, "detail": exc.detail})
-
-    @app.exception_handler(TooManyRequests)
-    async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
-        return _json(
-            429,
-            {"error": "rate_limited", "detail": exc.detail},
-            {"Retry-After": str(exc.retry_after)},
-        )
+    @app.exception_handler(PageRateLimited)
+    async def page_rate_limited(request: Request, exc: PageRateLimited) -> HTMLResponse:
+        return rate_limited_page(exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -130,17 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
         body = {"error": names.get(exc.status_code, "http_error"), "detail": exc.detail}
         return _json(exc.status_code, body, dict(exc.headers) if exc.headers else None)
 
-    # Temporal failures that reach a route without passing the gateway (a health probe,
-    # a list): the same 503 the gateway gives.
-    @app.exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError)
-    async def update_timeout(
-        request: Request, exc: WorkflowUpdateRPCTimeoutOrCancelledError
-    ) -> JSONResponse:
-        return _json(*unavailable_body(Unavailable("no worker answered in time; try again")))
-
-    @app.exception_handler(RPCError)
-    async def rpc_error(request: Request, exc: RPCError) -> JSONResponse:
-        return _json(*unavailable_body(unavailable_from(exc, "Temporal did not do it")))
+    for temporal_failure in (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError):
+        app.add_exception_handler(temporal_failure, domain_failure)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from activities.archive import ArchiveStore
@@ -23,6 +24,9 @@ from api.metrics import RequestMetrics
 from api.routes import commands, docs, health, inbound, releases, tickets
 from api.service import TicketService
 from config import Settings, connect, get_settings
+from web import console, customer
+from web.pages import STATIC
+from web.sessions import Sessions
 from workflows.policy import PolicySource, policy_for
 
 logger = logging.getLogger("tramita.api")
@@ -76,6 +80,8 @@ def create_app(
     app.state.ticket_service_factory = lambda c: TicketService(
         c, settings, archive, rpc_timeout=rpc_timeout, policies=policies
     )
+    app.state.policies = policies
+    app.state.sessions = Sessions(settings)
     install_error_handlers(app)
 
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -92,8 +98,11 @@ def create_app(
         releases.router,
         inbound.router,
         health.router,
+        console.router,
+        customer.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.install(app)
     return app
 

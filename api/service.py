@@ -34,7 +34,7 @@ from activities.archive import ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.content import ContentStore
 from activities.mail_ledger import MailLedger
-from activities.store import TicketStore
+from activities.store import StoredRow, StoreQuery, TicketStore
 from api.failures import IdempotencyKeyReused, TicketNotFound
 from api.gateway import TicketGateway
 from api.inbound_routing import InboundRouter
@@ -54,6 +54,8 @@ from workflows.models import (
     CustomerView,
     NewTicket,
     OpeningMessage,
+    ProfileName,
+    ProfilePolicy,
     Status,
     TicketInput,
     TicketView,
@@ -154,6 +156,22 @@ class TicketService:
     ) -> TicketList:
         return await self.lister.list_tickets(filters, page_size=page_size, page_token=page_token)
 
+    async def store_rows(self, query: StoreQuery, *, offset: int, limit: int) -> list[StoredRow]:
+        return await asyncio.to_thread(self.store.list, query, offset=offset, limit=limit)
+
+    async def store_revision(self, ticket_id: str) -> int | None:
+        return await asyncio.to_thread(self.store.revision, ticket_id)
+
+    async def current_view(self, ticket_id: str) -> TicketView:
+        """A ticket's staff view as the store holds it (current with its last command);
+        from Temporal or the archive when the store has no row (a ticket opened before
+        the store existed)."""
+        stored = await asyncio.to_thread(self.store.get, ticket_id)
+        return stored if stored is not None else await self.gateway.read(ticket_id)
+
+    def policy(self, profile: ProfileName) -> ProfilePolicy:
+        return self._policies(profile)
+
     # ------------------------------------------------------------------ opening
 
     def calendar(self) -> CalendarSnapshot:
@@ -193,6 +211,7 @@ class TicketService:
             policy=self._policies(request.profile or self._settings.default_profile),
             calendar=self.calendar(),
             deliver_webhooks=bool(self._settings.webhook_urls),
+            notify_agents=bool(self._settings.agent_emails),
             archive_locally=True,
             keep_store=True,
             fields=fields,

@@ -58,6 +58,8 @@ def test_bad_values_are_refused_with_a_reason(
 
 def test_production_refuses_the_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAMITA_ENV", "production")
+    monkeypatch.setenv("TRAMITA_SECRET_KEY", "a-secret-of-our-own-0123456789abcdef")
+    monkeypatch.setenv("TRAMITA_PUBLIC_URL", "https://tramita.example.com")
     monkeypatch.delenv("TRAMITA_API_KEYS", raising=False)
     with pytest.raises(ValidationError, match="not the development ones"):
         Settings()

@@ -21,6 +21,8 @@ COMPOSE = shutil.which("docker-compose")
 SECRETS = {
     "POSTGRES_PASSWORD": "s3cret",
     "TRAMITA_API_KEYS": '{"k-0123456789abcdef0123456789abcdef": {"subject": "ana", "role": "agent"}}',
+    "TRAMITA_SECRET_KEY": "0123456789abcdef0123456789abcdef-secret",
+    "TRAMITA_PUBLIC_URL": "https://tramita.example.com",
 }
 
 pytestmark = pytest.mark.skipif(
@@ -174,3 +176,15 @@ def test_secrets_have_no_defaults(missing: str) -> None:
     result = compose_config({k: v for k, v in SECRETS.items() if k != missing})
     assert result.returncode != 0
     assert re.search(f"set {missing}", result.stderr), result.stderr
+
+
+def test_the_users_documents_stand_on_their_own() -> None:
+    """Users get the README and docs/, not the team's design notes: nothing may send
+    them there, and every document the README links to exists."""
+    documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for document in documents:
+        text = document.read_text()
+        assert "DESIGN" not in text, f"{document.name} refers to the design notes"
+        for target in re.findall(r"\]\(((?:docs/)?[\w./-]+\.(?:md|png))\)", text):
+            base = ROOT if document.name == "README.md" else document.parent
+            assert (base / target).exists(), f"{document.name} links to missing {target}"

@@ -67,23 +67,59 @@ def test_production_wants_long_keys(weak: str) -> None:
         assert weak.strip() not in str(refused.value)
 
 
+PRODUCTION = {
+    "env": "production",
+    "secret_key": "a-secret-of-our-own-0123456789abcdef",
+    "public_url": "https://tramita.example.com",
+}
+
+
 def test_production_refuses_unsigned_webhooks_and_clear_text_mail_passwords() -> None:
     keys = {SECRET_KEY: {"subject": "ana", "role": "agent"}}
     with pytest.raises(SettingsError) as unsigned:
-        load_settings(env="production", api_keys=keys, webhook_urls="https://h.test/T0KEN")
+        load_settings(**PRODUCTION, api_keys=keys, webhook_urls="https://h.test/T0KEN")
     assert "TRAMITA_WEBHOOK_SECRET" in str(unsigned.value)
     assert "T0KEN" not in str(unsigned.value)
     with pytest.raises(SettingsError) as clear:
-        load_settings(env="production", api_keys=keys, smtp_username="u", smtp_starttls=False)
+        load_settings(**PRODUCTION, api_keys=keys, smtp_username="u", smtp_starttls=False)
     assert "clear text" in str(clear.value)
+    with pytest.raises(SettingsError) as too_short:
+        load_settings(
+            **{**PRODUCTION, "secret_key": "short-signing-secret"},
+            api_keys=keys,
+            webhook_urls="https://h.test/hook",
+            webhook_secret="webhook-secret-value-0123456789",
+        )
+    refusal = str(too_short.value)
+    assert "TRAMITA_SECRET_KEY" in refusal
+    for secret in ("short-signing-secret", "webhook-secret-value", SECRET_KEY[:8]):
+        assert secret not in refusal, "a failing production check names no secret"
     fine = load_settings(
-        env="production",
+        **PRODUCTION,
         api_keys=keys,
         webhook_urls="https://h.test/hook",
         webhook_secret="s" * 32,
         smtp_username="u",
     )
     assert fine.smtp_starttls is None, "TLS whenever the server offers it"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"secret_key": "tramita-development-secret-key-not-for-production"}, "SECRET_KEY"),
+        ({"secret_key": "short"}, "SECRET_KEY"),
+        ({"public_url": "http://tramita.example.com"}, "PUBLIC_URL"),
+    ],
+)
+def test_production_wants_its_own_secret_and_https_links(
+    override: dict[str, str], named: str
+) -> None:
+    keys = {SECRET_KEY: {"subject": "ana", "role": "agent"}}
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{**PRODUCTION, **override}, api_keys=keys)
+    assert f"TRAMITA_{named}" in str(refused.value)
+    assert "short" not in str(refused.value).replace("shorter", "")
 
 
 # ---------------------------------------------------------------- 11. addresses

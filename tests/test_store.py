@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -109,7 +110,10 @@ def oracle(views: list[TicketView], query: StoreQuery) -> list[str]:
             query.priority is None or view.priority is query.priority,
             query.requester is None or (view.requester or "").lower() == query.requester.lower(),
             query.text is None
-            or query.text.lower() in f"{view.id} {view.title} {view.requester}".lower(),
+            or all(
+                word in f"{view.id} {view.title} {view.requester}".lower()
+                for word in query.text.lower().split()
+            ),
         ]
         return all(checks)
 
@@ -144,6 +148,8 @@ QUERIES = [
     StoreQuery(requester="CLIENTE@example.com", sort="priority", descending=True),
     StoreQuery(text="NF-E", sort="created_at", descending=False),
     StoreQuery(text="s01"),
+    StoreQuery(text="na  NF-E erro", sort="created_at"),
+    StoreQuery(text="rejeitada nota"),
     StoreQuery(text="100%_"),
 ]
 
@@ -159,6 +165,21 @@ def test_lists_filter_sort_search_and_page_as_asked(database_url: str) -> None:
         pages = [store.list(query, offset=offset, limit=7) for offset in range(0, 70, 7)]
         got = [row.id for page in pages for row in page]
         assert got == expected, query
+
+
+def test_listed_times_are_the_views_moments_in_utc(database_url: str) -> None:
+    """SQLite keeps no offset: a row must not come back as a naive local time."""
+    store = TicketStore.from_url(database_url)
+    driver = Driver(ProfileName.SUPPORT)
+    driver.do(AssignCommand(actor="ana", assignee="ana"))
+    view = lifecycle.view(driver.state, driver.policy)
+    shifted = view.model_copy(
+        update={"updated_at": view.updated_at.astimezone(ZoneInfo("America/Sao_Paulo"))}
+    )
+    store.put(shifted)
+    (row,) = store.list(StoreQuery(), offset=0, limit=5)
+    assert row.updated_at == view.updated_at and row.updated_at.utcoffset() == timedelta(0)
+    assert row.created_at == view.created_at and row.created_at.tzinfo is not None
 
 
 def test_an_older_view_never_overwrites_a_newer_one(database_url: str) -> None:

@@ -63,6 +63,7 @@ from workflows.messages import (
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     TICKET_ID_MAX,
+    AgentNotice,
     Assignee,
     AssigneeKind,
     Command,
@@ -72,6 +73,7 @@ from workflows.models import (
     MergeIntoEffect,
     Nature,
     NewTicket,
+    NotifyAgentEffect,
     ProfilePolicy,
     Qualification,
     ResolutionMethod,
@@ -81,6 +83,7 @@ from workflows.models import (
     Survey,
     TicketFields,
     TicketState,
+    TicketView,
     Wait,
     WaitReason,
 )
@@ -114,6 +117,41 @@ MERGE_MESSAGE_LIMIT = 20
 MERGED_MESSAGE_BYTES = 500
 # Inbound Message-IDs a ticket remembers, to drop a second delivery of the same mail.
 SEEN_MESSAGE_IDS = 500
+
+
+# ----------------------------------------------------------------- who is offered what
+# The console and the customer page offer a command through its spec's ``offer``.
+
+
+def _sent_by_tramita(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    """Inbound mail and release publication send these; no one types them."""
+    return False
+
+
+def _customers_own(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    return requester
+
+
+def _robots_own(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    return False  # a robot hands a ticket back through the API
+
+
+def _offer_qualify(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    if requester:
+        return view.status is Status.RESOLVED and reviews_qualification(view.requester_kind, policy)
+    return policy.qualification_enabled
+
+
+def _offer_split(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    return not requester and policy.split_enabled
+
+
+def _offer_resume(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    return not requester and view.wait is not None and view.wait.reason not in EVENT_ENDED_WAITS
+
+
+def _offer_case_completed(view: TicketView, policy: ProfilePolicy, requester: bool) -> bool:
+    return not requester and view.wait is not None and view.wait.reason is WaitReason.CASE
 
 
 def missing_submit_fields(fields: TicketFields) -> list[str]:
@@ -195,7 +233,7 @@ def _apply_assign(tx: Transaction, command: AssignCommand) -> None:
     tx.update(
         assignee=assignee, needs_human=tx.state.needs_human and command.kind is AssigneeKind.ROBOT
     )
-    tx.record(
+    seq = tx.record(
         EventType.ASSIGNED,
         {
             "assignee": assignee.id,
@@ -203,6 +241,8 @@ def _apply_assign(tx: Transaction, command: AssignCommand) -> None:
             "previous": previous.id if previous else None,
         },
     )
+    if assignee.kind is AssigneeKind.HUMAN and assignee.id != tx.actor:
+        tx.effect(NotifyAgentEffect(seq=seq, agent=assignee.id, notice=AgentNotice.ASSIGNED))
     if tx.policy.assign_starts_work and tx.state.status is Status.NEW:
         tx.enter(Status.IN_PROGRESS)
         tx.record(EventType.STARTED, {"assignee": assignee.id})
@@ -302,6 +342,7 @@ ROBOT_REJECT = CommandSpec(
     check=_check_robot_reject,
     apply=_apply_robot_reject,
     records=frozenset({EventType.ROBOT_REJECTED}),
+    offer=_robots_own,
 )
 
 
@@ -462,6 +503,7 @@ RESUME = CommandSpec(
     apply=_apply_resume,
     agent_work=True,
     records=frozenset({EventType.RESUMED}),
+    offer=_offer_resume,
 )
 
 
@@ -629,8 +671,12 @@ def _apply_customer_reply(tx: Transaction, command: CustomerReplyCommand) -> Non
     if command.as_requester:
         sender = state.fields.requester
         tx.actor = sender or tx.actor
-    tx.record(EventType.CUSTOMER_REPLY, _message_data(command, sender))
+    seq = tx.record(EventType.CUSTOMER_REPLY, _message_data(command, sender))
     tx.update(highlighted=True)
+    if state.assignee is not None and state.assignee.kind is AssigneeKind.HUMAN:
+        tx.effect(
+            NotifyAgentEffect(seq=seq, agent=state.assignee.id, notice=AgentNotice.CUSTOMER_REPLIED)
+        )
     if (
         state.status is Status.WAITING
         and state.wait is not None
@@ -695,6 +741,7 @@ THIRD_PARTY_MESSAGE = CommandSpec(
     allowed_from=OPEN_STATUSES,
     apply=_apply_third_party,
     records=frozenset({EventType.THIRD_PARTY_MESSAGE}),
+    offer=_sent_by_tramita,
 )
 
 
@@ -720,6 +767,7 @@ AUTO_REPLY_RECEIVED = CommandSpec(
     allowed_from=OPEN_STATUSES,
     apply=_apply_auto_reply,
     records=frozenset({EventType.AUTO_REPLY_RECEIVED}),
+    offer=_sent_by_tramita,
 )
 
 
@@ -746,6 +794,7 @@ BOUNCE_RECEIVED = CommandSpec(
     allowed_from=OPEN_STATUSES,
     apply=_apply_bounce,
     records=frozenset({EventType.BOUNCE_RECEIVED}),
+    offer=_sent_by_tramita,
 )
 
 
@@ -849,6 +898,7 @@ RELEASE_PUBLISHED = CommandSpec(
     check=_check_release,
     apply=_apply_release,
     records=frozenset({EventType.RELEASE_PUBLISHED, EventType.RESOLVED}),
+    offer=_sent_by_tramita,
 )
 
 
@@ -878,6 +928,7 @@ CASE_COMPLETED = CommandSpec(
     check=_check_case,
     apply=_apply_case,
     records=frozenset({EventType.CASE_COMPLETED, EventType.RESOLVED}),
+    offer=_offer_case_completed,
 )
 
 
@@ -923,6 +974,7 @@ QUALIFY = CommandSpec(
     apply=_apply_qualify,
     requester_may=True,
     records=frozenset({EventType.QUALIFIED}),
+    offer=_offer_qualify,
 )
 
 
@@ -942,6 +994,7 @@ RATE = CommandSpec(
     requester_may=True,
     records=frozenset({EventType.RATED}),
     title="the satisfaction survey ('rate')",
+    offer=_customers_own,
 )
 
 
@@ -1084,6 +1137,7 @@ SPLIT = CommandSpec(
     check=_check_split,
     apply=_apply_split,
     records=frozenset({EventType.SPLIT}),
+    offer=_offer_split,
 )
 
 

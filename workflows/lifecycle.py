@@ -26,6 +26,7 @@ from workflows.commands import (
     AGENT_WORK,
     ALLOWED_FROM,
     COMMAND_NAMES,
+    SPECS,
     SUBMIT_REQUIRED_FIELDS,
     missing_submit_fields,
     spec_of,
@@ -389,6 +390,23 @@ def view_for(
 ) -> TicketView | CustomerView:
     """What a reader gets: the customer view for a requester, the whole view for staff."""
     return audiences.customer_view(state_view, policy) if requester else state_view
+
+
+def offered(view: TicketView, policy: ProfilePolicy, *, requester: bool = False) -> tuple[str, ...]:
+    """The commands a reader is offered on this ticket now (the console's forms for
+    staff, the customer page's for its requester): allowed from the ticket's status,
+    and by the command's ``offer`` rule, in the order of ``SPECS``."""
+    found = []
+    for spec in SPECS:
+        if spec.internal or view.status not in spec.allowed_from:
+            continue
+        if spec.offer is not None:
+            if not spec.offer(view, policy, requester):
+                continue
+        elif requester and not spec.requester_may:
+            continue
+        found.append(spec.name)
+    return tuple(found)
 
 
 def acknowledgement(state: TicketState, policy: ProfilePolicy) -> CommandResult:

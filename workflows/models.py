@@ -268,6 +268,10 @@ class TimerPolicy(Frozen):
     defer_reminders_to_business_hours: bool = False
     restart_clocks_on_email: bool = False
     """Support: any email from support restarts the clock of the current status."""
+    stop_validation_reminders_when_rated: bool = False
+    """No validation reminder once the customer has answered the survey (the automatic
+    close stays). False in policies written before it existed: their tickets keep the
+    reminders they armed."""
 
 
 # The timers' labels, by the key each timer names (workflows.timers), in the two
@@ -764,7 +768,28 @@ class MergeIntoEffect(Frozen):
         return data
 
 
-Effect = SendEmailEffect | WebhookEffect | StartChildEffect | NotifyParentEffect | MergeIntoEffect
+class AgentNotice(StrEnum):
+    ASSIGNED = "assigned"
+    CUSTOMER_REPLIED = "customer_replied"
+
+
+class NotifyAgentEffect(Frozen):
+    """Tell an agent, by email, of a ticket that needs them: one assigned to them by
+    someone else, or a customer's reply on one of theirs."""
+
+    seq: int
+    agent: str
+    notice: AgentNotice
+
+
+Effect = (
+    SendEmailEffect
+    | WebhookEffect
+    | StartChildEffect
+    | NotifyParentEffect
+    | MergeIntoEffect
+    | NotifyAgentEffect
+)
 
 
 # --------------------------------------------------------------------------- workflow I/O
@@ -807,6 +832,10 @@ class TicketInput(BaseModel):
     the local archive existed: they ask ``workflow.patched("archive-as-local-activity")``,
     which costs a marker and a ``TemporalChangeVersion`` upsert (README, "Changing
     workflow code")."""
+    notify_agents: bool = False
+    """True where agents have addresses to be told at (``TRAMITA_API_KEYS``, ``email``):
+    an assignment by someone else and a customer's reply then email the assignee. Fixed
+    for the ticket's life and handed to its children and next runs."""
     keep_store: bool = False
     """True in every input this version writes: the ticket writes its row in the ticket
     store (a local activity) whenever it changes, before it answers the command. False in
@@ -821,8 +850,19 @@ class EmailInput(BaseModel):
     email: SendEmailEffect
     timezone: str | None = None
     """The ticket's calendar zone: the Date header is in its offset."""
-    customer_link: str | None = None
-    """The customer's page for this ticket (in every email to the customer)."""
+    requester: str | None = None
+    """The ticket's requester: an email that goes to them carries their signed link to
+    the ticket's page (made by the activity; no secret enters the history)."""
+
+
+class AgentNoticeInput(BaseModel):
+    ticket_id: str
+    language: Literal["en", "pt-BR"]
+    title: str | None
+    agent: str
+    notice: AgentNotice
+    seq: int
+    timezone: str | None = None
 
 
 class EmailResult(BaseModel):

@@ -79,6 +79,7 @@ ENATE = ProfilePolicy(
         resolved_close=business_days(3),
         defer_reminders_to_business_hours=False,
         restart_clocks_on_email=False,
+        stop_validation_reminders_when_rated=True,
     ),
 )
 
@@ -121,6 +122,7 @@ SUPPORT = ProfilePolicy(
         resolved_close=business_days(6),
         defer_reminders_to_business_hours=True,
         restart_clocks_on_email=True,
+        stop_validation_reminders_when_rated=True,
     ),
 )
 

@@ -25,6 +25,7 @@ from workflows.models import (
     ProfilePolicy,
     Status,
     TicketState,
+    TicketView,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 Check = Callable[[TicketState, Any, datetime, ProfilePolicy], None]
 Apply = Callable[["Transaction", Any], None]
+Offer = Callable[[TicketView, ProfilePolicy, bool], bool]
+"""Whether a reader (a requester when the flag is set, else staff) is offered the
+command on this ticket now, beyond the statuses it is allowed from."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +58,9 @@ class CommandSpec:
     """The event types it may record (their audience is fixed by the type)."""
     title: str = ""
     """How errors name the command, when its name alone would not say it."""
+    offer: Offer | None = None
+    """When the console or the customer page offers it; None: staff, and a requester
+    where ``requester_may``, whenever the status allows."""
 
     @property
     def words(self) -> str:

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
     from workflows.messages import ChildClosedCommand, MergeReceivedCommand
     from workflows.models import (
+        AgentNoticeInput,
         ArchiveInput,
         CalendarRequest,
         Command,
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Effect,
         EmailInput,
         MergeIntoEffect,
+        NotifyAgentEffect,
         NotifyParentEffect,
         SendEmailEffect,
         StartChildEffect,
@@ -132,6 +134,7 @@ class TicketWorkflow:
         self._policy = input.policy
         self._calendar = input.calendar
         self._deliver_webhooks = input.deliver_webhooks
+        self._notify_agents = input.notify_agents
         self._archive_locally = input.archive_locally
         self._keep_store = input.keep_store
         # Each change of the state counts one version; the store has been written (or a
@@ -338,7 +341,8 @@ class TicketWorkflow:
         self._outbox.extend(
             effect
             for effect in effects
-            if self._deliver_webhooks or not isinstance(effect, WebhookEffect)
+            if (self._deliver_webhooks or not isinstance(effect, WebhookEffect))
+            and (self._notify_agents or not isinstance(effect, NotifyAgentEffect))
         )
 
     def _publish(self) -> None:
@@ -428,6 +432,8 @@ class TicketWorkflow:
             await self._start_child(effect)
         elif isinstance(effect, NotifyParentEffect):
             await self._signal_ticket(effect.parent_id, ChildClosedCommand(child=self._state.id))
+        elif isinstance(effect, NotifyAgentEffect):
+            await self._notify_agent(effect)
         elif isinstance(effect, MergeIntoEffect):
             await self._signal_ticket(
                 effect.target_id,
@@ -442,6 +448,7 @@ class TicketWorkflow:
             title=self._state.fields.title,
             email=effect,
             timezone=self._calendar.timezone,
+            requester=self._state.fields.requester,
         )
         what = effect.template or "email"
         try:
@@ -464,6 +471,30 @@ class TicketWorkflow:
                     delivery_failed_seq=effect.seq,
                 )
             )
+
+    async def _notify_agent(self, effect: NotifyAgentEffect) -> None:
+        request = AgentNoticeInput(
+            ticket_id=self._state.id,
+            language=self._policy.language,
+            title=self._state.fields.title,
+            agent=effect.agent,
+            notice=effect.notice,
+            seq=effect.seq,
+            timezone=self._calendar.timezone,
+        )
+        try:
+            await workflow.execute_activity_method(
+                EmailActivities.notify_agent,
+                request,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_GIVE_UP,
+                heartbeat_timeout=EMAIL_HEARTBEAT,
+                retry_policy=EMAIL_RETRY,
+                summary=f"tell {effect.agent}: {effect.notice.value}",
+            )
+        except ActivityError:
+            # A notice is a courtesy: the ticket is in the agent's inbox either way.
+            workflow.logger.warning("agent notice given up", extra={"agent": effect.agent})
 
     async def _deliver_webhook(self, effect: WebhookEffect) -> None:
         request = WebhookInput(
@@ -497,6 +528,7 @@ class TicketWorkflow:
             actor=self._state.assignee.id if self._state.assignee else "system",
             parent=self._state.id,
             deliver_webhooks=self._deliver_webhooks,
+            notify_agents=self._notify_agents,
             archive_locally=True,
             keep_store=True,
         )
@@ -541,6 +573,7 @@ class TicketWorkflow:
                 state=self._state,
                 pending_effects=tuple(self._outbox),
                 deliver_webhooks=self._deliver_webhooks,
+                notify_agents=self._notify_agents,
                 archive_locally=True,
                 keep_store=True,
             )

@@ -76,8 +76,9 @@ def status_clock(state: TicketState, policy: ProfilePolicy) -> StatusClock | Non
             "customer_wait_reminder",
         )
     if state.status is Status.RESOLVED:
+        rated = state.survey is not None and timers.stop_validation_reminders_when_rated
         return StatusClock(
-            timers.resolved_reminders,
+            () if rated else timers.resolved_reminders,
             timers.resolved_close,
             "validation_reminder",
             "close_resolved",

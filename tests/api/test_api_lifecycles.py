@@ -50,10 +50,11 @@ async def test_support_ticket_from_creation_to_automatic_close(
     closed = await read(api, tid)
     assert closed["status"] == "closed" and closed["closed_at"] is not None
     types = event_types(closed)
-    assert types.count("reminder_sent") == 3  # 1 hour, 2 and 5 business days
+    # Rated at once: none of the reminders (1 hour, 2 and 5 business days) is sent.
+    assert types.count("reminder_sent") == 0
     assert types[-1] == "closed"
     mails = smtp_sink.for_ticket(tid)
-    assert len(mails) == 4  # the agent email and three validation reminders
+    assert len(mails) == 1  # the agent's email only
     assert all(f"[#{tid}]" in m.message["Subject"] for m in mails)
     response = await api.post(f"/tickets/{tid}/replies", json={"body": "late"}, headers=REQUESTER)
     assert response.status_code == 409

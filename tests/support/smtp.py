@@ -93,5 +93,20 @@ class SmtpSink:
             self.refusals[ticket_id] = times
 
     def for_ticket(self, ticket_id: str) -> list[Received]:
+        """The ticket's mail to its customers and contacts (not the notices to agents)."""
         with self._lock:
-            return [r for r in self.received if r.message["X-Tramita-Ticket"] == ticket_id]
+            return [
+                r
+                for r in self.received
+                if r.message["X-Tramita-Ticket"] == ticket_id
+                and "X-Tramita-Notice" not in r.message
+            ]
+
+    def notices_for(self, ticket_id: str) -> list[Received]:
+        """The ticket's notices to agents."""
+        with self._lock:
+            return [
+                r
+                for r in self.received
+                if r.message["X-Tramita-Ticket"] == ticket_id and "X-Tramita-Notice" in r.message
+            ]
