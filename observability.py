@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,25 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+CUSTOMER_LINK = re.compile(r"/c/[A-Za-z0-9_.\-]+")
+
+
+class RedactCustomerLinks(logging.Filter):
+    """An access log line names the page it served; a customer page's address is its
+    credential (``/c/{token}``), so the token is left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/c/" in message:
+            record.msg, record.args = CUSTOMER_LINK.sub("/c/[token]", message), ()
+        return True
+
+
+# Their INFO lines name whole URLs, and webhook URLs often carry tokens: Tramita logs
+# each delivery itself, naming only the scheme and host.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
@@ -68,6 +88,11 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactCustomerLinks) for f in access.filters):
+        access.addFilter(RedactCustomerLinks())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def settings_or_exit() -> Settings:

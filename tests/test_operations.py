@@ -14,12 +14,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from config import Settings
+from api.main import create_app
+from config import DEVELOPMENT_SECRET_KEY, Settings
 from observability import configure_logging, worker_runtime
 from tests.api.helpers import AGENT
 from tests.support.processes import api_process
 from tests.support.smtp import free_port
 from tests.support.temporal import start_ticket, strict_worker, update
+from web import links
 from workflows.messages import NoteCommand
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +118,36 @@ async def test_api_keeps_an_idle_connection_open_past_uvicorns_five_seconds(
                 assert status.startswith(b"HTTP/1.1 200"), status
         finally:
             writer.close()
+
+
+async def test_logs_name_no_customer_token_and_no_webhook_url(
+    time_env: WorkflowEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A customer page's address is its credential, and webhook URLs carry tokens: the
+    API's access log and the HTTP client's lines keep neither."""
+    token = links.sign(DEVELOPMENT_SECRET_KEY, "abc123", "cliente@example.com")
+    async with api_process(time_env, asyncio.subprocess.PIPE) as (process, port):
+        async with httpx.AsyncClient(timeout=10) as client:
+            page = await client.get(f"http://127.0.0.1:{port}/c/{token}")
+        assert page.status_code == 404  # no such ticket; the line is logged all the same
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert process.stderr is not None
+            output = (await process.stderr.read()).decode()
+            await process.wait()
+    assert "GET /c/[token]" in output, output
+    assert token not in output
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging(Settings())
+        app = create_app(Settings(), client=None)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hooks.example"
+        ) as client:
+            await client.post("/deliver?token=s3cr3t-hook-token", json={})
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert "s3cr3t-hook-token" not in capsys.readouterr().err
