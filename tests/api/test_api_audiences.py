@@ -8,10 +8,12 @@ that must never come back.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from tests.api.helpers import AGENT, REQUESTER, REQUESTER_EMAIL, SYSTEM, create, post
 
@@ -89,18 +91,27 @@ async def test_a_requester_lists_its_tickets_as_customer_rows(dev_api: httpx.Asy
         assert not {"assignee", "highlighted", "requester", "category"} & set(row)
 
 
+@pytest.mark.parametrize(
+    ("profile", "closed_label"), [("enate", "Closed / Fechado"), ("support", "Fechado")]
+)
 async def test_an_archived_ticket_answers_its_requester_with_the_customer_view(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, profile: str, closed_label: str
 ) -> None:
-    ticket = await create(api, profile="enate")
+    ticket = await create(api, profile=profile)
     tid = ticket["id"]
-    await internal_work(api, tid)  # the note starts the Enate ticket
-    await post(api, f"/tickets/{tid}/resolve", {"method": "spam", "note": SECRET})  # closes
+    if profile == "enate":
+        await internal_work(api, tid)  # the note starts the Enate ticket
+        await post(api, f"/tickets/{tid}/resolve", {"method": "spam", "note": SECRET})  # closes
+    else:
+        await post(api, f"/tickets/{tid}/assign", {"assignee": "ana"})
+        await internal_work(api, tid)
+        await post(api, f"/tickets/{tid}/resolve", {"method": "customer_response", "note": SECRET})
+        await time_env.sleep(timedelta(days=12))  # support closes only by itself
     await wait_until_archived(api, tid)
 
     read = (await api.get(f"/tickets/{tid}", headers=REQUESTER)).json()
     assert_customer_view(read)
-    assert read["status"] == "closed" and read["status_label"] == "Closed / Fechado"
+    assert read["status"] == "closed" and read["status_label"] == closed_label
     closed_listing = (
         await api.get("/tickets", params={"status": "closed"}, headers=REQUESTER)
     ).json()
@@ -131,6 +142,7 @@ async def test_consultants_review_the_qualification_in_customer_validation(
         api, f"/tickets/{tid}/qualification", {"qualification": "product_defect"}, REQUESTER
     )
     assert changed["qualification"] == "product_defect"
+    assert_customer_view(changed)
 
 
 async def test_a_plain_customer_neither_sees_nor_reviews_the_qualification(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -79,6 +80,31 @@ async def test_unknown_list_parameters_are_refused_not_ignored(api: httpx.AsyncC
         response = await api.get("/tickets", params=query, headers=AGENT)
         assert response.status_code == 422, (query, response.text)
         assert response.json()["error"] == "validation_error"
+    for query in ({"sort": "title"}, {"sort": "--priority"}, {"priority": "highest"}):
+        response = await api.get("/tickets", params=query, headers=AGENT)
+        assert response.status_code == 422, (query, response.text)
+
+
+async def test_the_list_filters_by_priority_and_sorts_as_asked(api: httpx.AsyncClient) -> None:
+    title = f"Prioridade {secrets.token_hex(3)}"
+    made = {
+        priority: (await create(api, title=f"{title} {priority}", priority=priority))["id"]
+        for priority in ("low", "urgent", "high")
+    }
+    high = await api.get("/tickets", params={"priority": "high", "q": title}, headers=AGENT)
+    assert [row["id"] for row in high.json()["items"]] == [made["high"]]
+    ordered = await api.get("/tickets", params={"sort": "priority", "q": title}, headers=AGENT)
+    assert [row["id"] for row in ordered.json()["items"]] == [
+        made["urgent"],
+        made["high"],
+        made["low"],
+    ]
+    newest = await api.get("/tickets", params={"sort": "-created_at", "q": title}, headers=AGENT)
+    assert [row["id"] for row in newest.json()["items"]] == [
+        made["high"],
+        made["urgent"],
+        made["low"],
+    ]
 
 
 async def test_an_idempotency_key_is_bound_to_its_command_and_body(

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import smtplib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +39,18 @@ async def interrupt(process: asyncio.subprocess.Process) -> int:
         return await process.wait()
 
 
+def deliver(port: int, message: str) -> None:
+    """As a mail server would; the listener answers 250 only once the mail is taken."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.sendmail("cliente@example.com", ["suporte@localhost"], message.encode())
+
+
 async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_path: Path) -> None:
     data = tmp_path / "data"
     api_port = free_port()
+    inbound_port = free_port()
     env = {
+        "TRAMITA_INBOUND_SMTP_PORT": str(inbound_port),
         **os.environ,
         "TRAMITA_DATA_DIR": str(data),
         "TRAMITA_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
@@ -81,6 +90,17 @@ async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_pat
             assert after["status"] == "waiting"
             assert after["deadlines"] == before["deadlines"]
             assert after["timeline"] == before["timeline"]
+
+            # The customer answers by mail, through the stack's own SMTP listener.
+            reply = (
+                "From: cliente@example.com\r\nTo: suporte@localhost\r\n"
+                f"Subject: Re: log [#{tid}]\r\nMessage-ID: <log-{tid}@example.com>\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n\r\nSegue o log.\r\n"
+            )
+            await asyncio.to_thread(deliver, inbound_port, reply)
+            replied = (await api.get(f"/tickets/{tid}", headers=AGENT)).json()
+            assert replied["status"] == "in_progress"
+            assert replied["timeline"][-1]["type"] in ("customer_reply", "wait_ended")
         finally:
             assert await interrupt(stack) == 0
 

@@ -8,7 +8,9 @@ them after Tramita's email.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -272,6 +274,11 @@ async def test_enate_rejects_unknown_senders_and_acknowledges_known_ones(
         await asyncio.sleep(0.05)
     ack = acks[0].message
     assert ack["Auto-Submitted"] == "auto-generated", "nobody should answer it automatically"
+    assert ack["X-Tramita-Loop"] == "tramita.test", "our own marker, should it come back"
+    text = acks[0].text
+    assert "We received your message and opened ticket" in text, "Enate speaks English"
+    assert f"[#{known['ticket_id']}]" in str(ack["Subject"])
+    assert "/c/" in text and "Follow the ticket:" in text
     assert ack["In-Reply-To"] == message_id_of(opening)
     assert ack["To"] == "maria@empresa.com.br"
     assert smtp_sink.for_ticket(stranger["ticket_id"]) == [], "no acknowledgement to strangers"
@@ -283,3 +290,169 @@ async def test_new_tickets_are_rate_limited_per_sender(strict_desk: httpx.AsyncC
         raw = corpus_mail("windows-1252-request.eml")
         outcomes.append((await route(strict_desk, raw))["outcome"])
     assert outcomes == ["new_ticket", "new_ticket", "rate_limited"]
+
+
+# ---------------------------------------------------------------- threading and senders
+
+
+def plain_mail(sender: str, subject: str, body: str, **headers: str) -> bytes:
+    """A message as a simple mail client writes it: no tag, threading headers as given."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (
+        f"From: {sender}\r\nTo: suporte@tramita.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <plain-{next(PLAIN)}-{id(body)}@example.com>\r\n{extra}"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+PLAIN = itertools.count(1)
+
+
+async def test_a_reply_to_the_customers_own_earlier_message_finds_its_ticket(
+    api: httpx.AsyncClient,
+) -> None:
+    """A customer who answers their own first message (no tag, none of our ids): the
+    ledger knows which ticket that first message opened."""
+    first = plain_mail("cliente@example.com", "Nota fiscal rejeitada", "A nota 12 voltou.")
+    opened = await route(api, first)
+    assert opened["outcome"] == "new_ticket"
+    more = plain_mail(
+        "cliente@example.com",
+        "Mais detalhes",  # a subject of its own: only the headers thread it
+        "Esqueci de dizer: é a série 2.",
+        **{"In-Reply-To": message_id_of(first), "References": message_id_of(first)},
+    )
+    routed = await route(api, more)
+    assert (routed["outcome"], routed["ticket_id"]) == ("reply", opened["ticket_id"])
+
+
+@pytest.mark.parametrize("prefix", ["Re:", "RES:", "Enc:", "AW:", "SV:", "VS:", "RV:"])
+async def test_a_reply_with_only_a_prefix_finds_the_senders_open_ticket_by_title(
+    dev_api: httpx.AsyncClient, prefix: str
+) -> None:
+    """A client that kept no threading headers and no tag: the prefix and the title of
+    the sender's open ticket (read from Temporal visibility, hence the dev server)."""
+    sender = f"prefixo-{prefix.strip(':').lower()}@example.com"
+    title = f"Impressora {prefix.strip(':')} sem papel"
+    opened = await route(dev_api, plain_mail(sender, title, "Não imprime."))
+    assert opened["outcome"] == "new_ticket"
+
+    async def threaded() -> dict[str, Any]:
+        return await route(dev_api, plain_mail(sender, f"{prefix} {title}", "Ainda não."))
+
+    # Visibility is eventually consistent: the first replies may still open tickets.
+    for _ in range(100):
+        answer = await threaded()
+        if answer["ticket_id"] == opened["ticket_id"]:
+            break
+        await asyncio.sleep(0.1)
+    assert answer["outcome"] == "reply"
+    assert answer["ticket_id"] == opened["ticket_id"]
+
+
+async def test_a_contacts_reply_is_the_customers_and_ends_the_wait(
+    api: httpx.AsyncClient,
+) -> None:
+    ticket = await create(api, contacts=["financeiro@example.com"])
+    await post(api, f"/tickets/{ticket['id']}/assign", {"assignee": "ana"})
+    await post(api, f"/tickets/{ticket['id']}/wait", {"reason": "customer"})
+    raw = corpus_mail(
+        "gmail-reply-en.eml",
+        ticket["id"],
+        **{"Jane Doe <cliente@example.com>": "Financeiro <FINANCEIRO@Example.com>"},
+    )
+    routed = await route(api, raw)
+    assert routed["outcome"] == "reply"
+    view = await staff_view(api, ticket["id"])
+    assert view["status"] == "in_progress"
+    reply = next(e for e in view["timeline"] if e["type"] == "customer_reply")
+    assert reply["data"]["from"] == "FINANCEIRO@Example.com"
+
+
+@pytest.mark.parametrize(
+    "name", ["ooo-zimbra.eml", "bounce-gmail.eml", "autoreply-x-autoreply.eml"]
+)
+async def test_machine_mail_for_no_known_ticket_opens_nothing_and_is_not_answered(
+    api: httpx.AsyncClient, smtp_sink: SmtpSink, name: str
+) -> None:
+    raw = corpus_mail(name, "nosuchticket9")
+    routed = await route(api, raw)
+    assert routed["outcome"] in ("auto_reply", "bounce")
+    assert routed["ticket_id"] is None
+    await asyncio.sleep(0.3)
+    answered = [
+        r for r in smtp_sink.received if message_id_of(raw) in str(r.message["In-Reply-To"])
+    ]
+    assert answered == [], "machine mail is never answered"
+
+
+# ---------------------------------------------------------------- attachments
+
+
+def with_attachment(size: int, filename: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "cliente@example.com"
+    message["To"] = "suporte@tramita.test"
+    message["Subject"] = f"Anexo {filename}"
+    message["Message-ID"] = f"<anexo-{next(PLAIN)}-{size}@example.com>"
+    message.set_content("Segue o anexo.")
+    message.add_attachment(
+        bytes(range(256)) * (size // 256),
+        maintype="application",
+        subtype="octet-stream",
+        filename=filename,
+    )
+    return message.as_bytes()
+
+
+async def test_an_attachment_over_the_limit_is_listed_not_kept_and_one_kept_once(
+    site_with_small_attachments: httpx.AsyncClient, api_settings: Settings
+) -> None:
+    api = site_with_small_attachments
+    big = await route(api, with_attachment(8 * 1024, "grande.bin"))
+    created = (await staff_view(api, big["ticket_id"]))["timeline"][0]
+    (listed,) = created["data"]["attachments"]
+    assert listed["filename"] == "grande.bin" and listed["sha256"] is None
+    assert "larger than 4096 bytes" in listed["refused"]
+
+    first = await route(api, with_attachment(2048, "pequeno.bin"))
+    second = await route(api, with_attachment(2048, "pequeno.bin"))
+    shas = []
+    for routed in (first, second):
+        created = (await staff_view(api, routed["ticket_id"]))["timeline"][0]
+        shas.append(created["data"]["attachments"][0]["sha256"])
+    assert shas[0] == shas[1] and shas[0] is not None
+    stored = list(api_settings.content_directory.rglob(f"*{shas[0]}*"))
+    assert len(stored) == 1, "the same bytes are kept once"
+
+
+async def test_a_requester_cannot_download_an_attachment_of_an_internal_event(
+    api: httpx.AsyncClient,
+) -> None:
+    ticket = await waiting_support_ticket(api)
+    raw = corpus_mail(
+        "attachments-inline-image.eml",
+        **{"cliente@example.com": "terceiro@example.org"},
+    ).replace(b"Subject: ", f"Subject: [#{ticket['id']}] ".encode(), 1)
+    routed = await route(api, raw)
+    assert routed["outcome"] == "third_party"
+    view = await staff_view(api, ticket["id"])
+    message = next(e for e in view["timeline"] if e["type"] == "third_party_message")
+    sha = message["data"]["attachments"][0]["sha256"]
+    staff = await api.get(f"/tickets/{ticket['id']}/contents/{sha}", headers=AGENT)
+    assert staff.status_code == 200
+    customer = await api.get(f"/tickets/{ticket['id']}/contents/{sha}", headers=REQUESTER)
+    assert customer.status_code == 404
+
+
+@pytest.fixture
+async def site_with_small_attachments(
+    time_env: WorkflowEnvironment, api_settings: Settings, time_worker: Worker
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = api_settings.model_copy(update={"max_attachment_bytes": 4096})
+    app = create_app(settings, client=time_env.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://tramita.test", timeout=30
+    ) as client:
+        yield client

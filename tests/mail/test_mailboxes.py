@@ -66,8 +66,9 @@ def ticket_of(raw: bytes) -> str:
 
 
 @pytest.fixture
-def imap() -> Iterator[Dovecot]:
-    server = Dovecot({USER: PASSWORD})
+def imap(request: pytest.FixtureRequest) -> Iterator[Dovecot]:
+    """Dovecot; a test may ask for one without IDLE (``indirect`` parameter ``idle``)."""
+    server = Dovecot({USER: PASSWORD}, idle=getattr(request, "param", {}).get("idle", True))
     server.start()
     try:
         yield server
@@ -301,3 +302,50 @@ async def test_mail_that_came_just_before_the_idle_ends_the_wait_at_once(
     assert changed is False and asyncio.get_running_loop().time() - started >= 1, (
         "nothing new: it holds the IDLE"
     )
+
+
+@pytest.mark.parametrize("imap", [{"idle": False}], indirect=True)
+async def test_a_server_without_idle_is_polled(
+    imap: Dovecot,
+    dev_env: WorkflowEnvironment,
+    mailbox_worker: tuple[WorkerProcess, Settings],
+) -> None:
+    raw = request_mail(500)
+    imap.append(USER, raw)
+    await wait_for(lambda: ticket_exists(dev_env, ticket_of(raw)), seconds=30)
+    later = request_mail(501)
+    imap.append(USER, later)  # found by the next poll (TRAMITA_IMAP_POLL_SECONDS=1)
+    await wait_for(lambda: ticket_exists(dev_env, ticket_of(later)), seconds=30)
+    handle = dev_env.client.get_workflow_handle(
+        mailbox_workflow_id(f"{USER}@127.0.0.1:{imap.port}/INBOX")
+    )
+    activities = {
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        async for event in handle.fetch_history_events()
+        if event.HasField("activity_task_scheduled_event_attributes")
+    }
+    assert "imap_wait" not in activities and "imap_fetch" in activities
+    timers = [
+        event
+        async for event in handle.fetch_history_events()
+        if event.HasField("timer_started_event_attributes")
+    ]
+    assert timers, "it slept between polls"
+
+
+async def test_the_worker_keeps_following_when_only_the_imap_server_restarts(
+    imap: Dovecot,
+    dev_env: WorkflowEnvironment,
+    mailbox_worker: tuple[WorkerProcess, Settings],
+) -> None:
+    worker, _ = mailbox_worker
+    first = request_mail(600)
+    imap.append(USER, first)
+    await wait_for(lambda: ticket_exists(dev_env, ticket_of(first)), seconds=30)
+    imap.stop(crash=True)  # the IDLE connection drops; fetches fail and are retried
+    await asyncio.sleep(2)
+    imap.start()
+    after = request_mail(601)
+    imap.append(USER, after)
+    await wait_for(lambda: ticket_exists(dev_env, ticket_of(after)), seconds=90)
+    assert worker.process is not None and worker.process.returncode is None, "never restarted"

@@ -27,6 +27,9 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 AVAILABLE = Path(DOVECOT).exists() and Path(DOVEADM).exists()
 
+# Dovecot's own capabilities, less IDLE.
+WITHOUT_IDLE = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ AUTH=PLAIN AUTH=LOGIN"
+
 CONFIG = """\
 # Written by the Tramita test suite for one test session; nothing here is the system's.
 instance_name = {instance}
@@ -63,6 +66,7 @@ userdb {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
+  {capability}
 }}
 service imap-login {{
   {login_chroot}
@@ -81,8 +85,10 @@ service anvil {{
 
 
 class Dovecot:
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], *, idle: bool = True) -> None:
+        """``idle=False``: a server that does not offer IDLE (Tramita then polls)."""
         self.users = users
+        self.capability = "" if idle else f"imap_capability = {WITHOUT_IDLE}"
         self.port = free_port()
         # Short, and open to the mail user: Dovecot's sockets need paths under ~100
         # bytes, and pytest's own temporary directories are private to root.
@@ -108,6 +114,7 @@ class Dovecot:
                 mail_gid=nobody.pw_gid,
                 login_chroot="",
                 anvil_chroot="",
+                capability=self.capability,
             )
         me = pwd.getpwuid(os.getuid())
         return CONFIG.format(
@@ -121,6 +128,7 @@ class Dovecot:
             mail_gid=os.getgid(),
             login_chroot="chroot =",
             anvil_chroot="chroot =",
+            capability=self.capability,
         )
 
     def start(self) -> None:

@@ -20,7 +20,10 @@ from workflows import lifecycle
 from workflows.audiences import PUBLIC_DATA
 from workflows.messages import (
     AssignCommand,
+    AutoReplyReceivedCommand,
+    BounceReceivedCommand,
     CaseCompletedCommand,
+    ChildClosedCommand,
     CustomerReplyCommand,
     EditCommand,
     MergeCommand,
@@ -28,13 +31,18 @@ from workflows.messages import (
     NoteCommand,
     QualifyCommand,
     RateCommand,
+    ReleasePublishedCommand,
     ReopenCommand,
+    RequeueCommand,
     ResolveCommand,
     ResumeCommand,
     RobotRejectCommand,
     SendEmailCommand,
     SplitCommand,
     StartCommand,
+    SubmitCommand,
+    ThirdPartyMessageCommand,
+    UnassignCommand,
     WaitCommand,
 )
 from workflows.models import (
@@ -115,6 +123,27 @@ COMMANDS: list[Command] = [
         messages=(f"{SECRET} message",),
     ),
     SplitCommand(actor="ana", children=(NewTicket(title=f"{SECRET} child"),)),
+    SubmitCommand(actor="ana"),
+    UnassignCommand(actor="ana", to="bruno"),  # the agent handling it is shown
+    UnassignCommand(actor="ana"),
+    RequeueCommand(actor="ana"),
+    ThirdPartyMessageCommand(
+        actor=f"{SECRET}@intruso.example",
+        body=f"{SECRET} from a stranger",
+        subject=f"{SECRET} subject",
+        from_address=f"{SECRET}@intruso.example",
+    ),
+    AutoReplyReceivedCommand(
+        from_address=f"{SECRET}@ausente.example",
+        subject=f"{SECRET} away",
+        body=f"{SECRET} out of office",
+        reason="Auto-Submitted: auto-replied",
+    ),
+    BounceReceivedCommand(
+        recipients=(f"{SECRET}@errado.example",), diagnostic=f"{SECRET} 550 no such user"
+    ),
+    ReleasePublishedCommand(version=f"{SECRET}-9"),
+    ChildClosedCommand(child=f"{SECRET}-child"),
 ]
 DELAYS = [timedelta(hours=2), timedelta(days=1), timedelta(days=4), timedelta(days=9)]
 

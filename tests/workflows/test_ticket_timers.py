@@ -142,6 +142,8 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     assert mail.message["Subject"].startswith("Lembrete: aguardamos sua resposta")
     assert mail.message["Message-ID"] == f"<ticket-{ticket_id}.{seq}@tramita.test>"
     assert "Este é o lembrete 1 de 2" in mail.text
+    assert mail.message["Auto-Submitted"] == "auto-generated"
+    assert mail.message["X-Tramita-Loop"] == "tramita.test"
     assert next_tuesday.astimezone(SP).strftime("%d/%m/%Y %H:%M") in mail.text
 
     await expect_reminder_at(time_env, handle, friday, 2)  # over the weekend comes next
