@@ -55,12 +55,23 @@ class ShapedStep(BaseModel):
     attributes: list[ShapedAttribute] = []
     timer: timedelta | None = None
     reply_bytes: int
+    local_activities: int = 0
+    """Local activities the update ran before it answered (the ticket's store writes)."""
+    activities_after: int = 0
+    """Activities the ticket ran after answering (emails, notices to agents)."""
+    local_activities_after: int = 0
+    """Local activities after answering, before the next update (store writes that
+    followed an activity's outcome)."""
 
 
 class ShapedInput(BaseModel):
     steps: list[ShapedStep]
     closing_attributes: list[ShapedAttribute]
     result_bytes: int
+    opening_local_activities: int = 0
+    """Local activities before the first update (the ticket's first store write)."""
+    closing_local_activities: int = 1
+    """Local activities at the close (the archive, and the store's last write)."""
     patched: bool = False
     """The ticket's history holds a patch marker: the shaped workflow then asks a patch too
     (a marker and the SDK's ``TemporalChangeVersion`` upsert)."""

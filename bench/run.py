@@ -23,11 +23,12 @@ from typing import Any
 
 from temporalio.client import Client
 
-from bench import mail
+from bench import mail, store
 from bench.scenarios import (
     Throughput,
     ceiling,
     client_lifecycles,
+    client_lifecycles_without_store,
     history_of_standard_lifecycle,
     http_lifecycles,
     shaped_ceiling_for,
@@ -63,6 +64,8 @@ TARGETS = {
     "reminder_lateness_p99_ms": 1000.0,
     "worker_peak_rss_mib": 500.0,
     "history_events": 60,
+    "store_kept_to_not": 0.9,
+    "store_list_p95_ms": 150.0,
     "inbound_to_direct": 0.8,
     "imap_append_p99_ms": 5000.0,
     "mime_20mb_extra_rss_mib": 150.0,
@@ -84,10 +87,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--due-window", type=float, default=1000.0, help="reminders spread")
     parser.add_argument("--cache", type=int, default=1000, help="worker's cached tickets")
     parser.add_argument(
-        "--only", choices=["throughput", "history", "timers", "mail"], action="append"
+        "--only",
+        choices=["throughput", "history", "store", "timers", "mail"],
+        action="append",
     )
     parser.add_argument("--mail-messages", type=int, default=150, help="per phase and round")
     parser.add_argument("--imap-samples", type=int, default=50)
+    parser.add_argument("--store-tickets", type=int, default=10_000)
+    parser.add_argument("--store-requests", type=int, default=200, help="per page measured")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     opening = args.timer_tickets / args.create_rate
@@ -104,7 +111,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         update={"worker_max_cached_workflows": args.cache}
     )
     run = secrets.token_hex(2)
-    wanted = set(args.only or ["throughput", "history", "timers", "mail"])
+    wanted = set(args.only or ["throughput", "history", "store", "timers", "mail"])
     sink = MailSink(settings.smtp_host, settings.smtp_port)
     sink.start()
     parts: list[Part] = []
@@ -144,6 +151,14 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             for part in parts[1:]:
                 await part.stop()
             del parts[1:]
+        if "store" in wanted:
+            api = await start_api(settings)
+            parts.append(api)
+            results["store"] = await store.list_latency(
+                settings, args.store_tickets, args.store_requests
+            )
+            await api.stop()
+            parts.remove(api)
         if "timers" in wanted:
             worker = await start_worker(settings)
             parts.append(worker)
@@ -211,7 +226,13 @@ async def throughput(
     ceiling is read from one real ticket first.
     """
     shape = await ticket_shape(client, settings, run)
-    phases = (ceiling, shaped_ceiling_for(shape), client_lifecycles, http_lifecycles)
+    phases = (
+        ceiling,
+        shaped_ceiling_for(shape),
+        client_lifecycles,
+        client_lifecycles_without_store,
+        http_lifecycles,
+    )
     warm_up = max(args.concurrency // 2, 8)
     for phase in phases:
         await phase(client, settings, warm_up, args.concurrency, f"{run}w")
@@ -258,6 +279,9 @@ def ratios_of(rates: dict[str, float]) -> dict[str, float]:
         "http_to_client": ratio(rates["http_lifecycles"], rates["client_lifecycles"]),
         "shaped_ceiling_to_ceiling": ratio(rates["shaped_ceiling"], rates["ceiling"]),
         "client_to_shaped_ceiling": ratio(rates["client_lifecycles"], rates["shaped_ceiling"]),
+        "store_kept_to_not": ratio(
+            rates["client_lifecycles"], rates["client_lifecycles_without_store"]
+        ),
     }
 
 
@@ -304,13 +328,21 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         rows.append(("client / ceiling (no-op)", f"{ratios['client_to_ceiling']:.2f}", "", True))
         rows.append(
             (
+                "store kept / not (client lifecycles)",
+                f"{ratios['store_kept_to_not']:.2f}",
+                f">= {TARGETS['store_kept_to_not']}",
+                ratios["store_kept_to_not"] >= TARGETS["store_kept_to_not"],
+            )
+        )
+        rows.append(
+            (
                 "http / client",
                 f"{ratios['http_to_client']:.2f}",
                 f">= {TARGETS['http_to_client']}",
                 ratios["http_to_client"] >= TARGETS["http_to_client"],
             )
         )
-        for name in ("client_to_shaped_ceiling", "http_to_client"):
+        for name in ("client_to_shaped_ceiling", "http_to_client", "store_kept_to_not"):
             each = " ".join(f"{r[name]:.2f}" for r in results.get("ratios_by_round", []))
             rows.append((f"{name.replace('_to_', ' / ')}, each round", each, "", True))
         for step, latency in results["http_lifecycles"]["latency"].items():
@@ -360,6 +392,17 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 timers["worker_peak_rss_mib"] <= TARGETS["worker_peak_rss_mib"],
             )
         )
+    store_results = results.get("store")
+    if store_results:
+        for page, latency in store_results["pages"].items():
+            rows.append(
+                (
+                    f"{page}, {store_results['tickets']} tickets: p50 / p95 (ms)",
+                    f"{latency['p50_ms']} / {latency['p95_ms']}",
+                    f"p95 <= {TARGETS['store_list_p95_ms']:.0f}",
+                    latency["p95_ms"] <= TARGETS["store_list_p95_ms"],
+                )
+            )
     mail_results = results.get("mail")
     if mail_results:
         routing = mail_results["routing"]

@@ -228,7 +228,7 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
     steps: list[ShapedStep] = []
     closing: list[ShapedAttribute] = []
     in_update = patched = False
-    input_bytes = result_bytes = 0
+    input_bytes = result_bytes = opening = closing_local = 0
     attributes = TypedSearchAttributes.empty
     for event in history.events:
         match event.event_type:
@@ -254,12 +254,30 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
                 timer = event.timer_started_event_attributes.start_to_fire_timeout
                 steps[-1].timer = timer.ToTimedelta()
             case HistoryEventType.EVENT_TYPE_MARKER_RECORDED:
-                patched |= event.marker_recorded_event_attributes.marker_name == PATCH_MARKER
+                marker = event.marker_recorded_event_attributes.marker_name
+                patched |= marker == PATCH_MARKER
+                if marker == LOCAL_ACTIVITY_MARKER:
+                    if not steps:
+                        opening += 1
+                    elif in_update:
+                        steps[-1].local_activities += 1
+                    else:
+                        steps[-1].local_activities_after += 1
+            case HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED if steps:
+                steps[-1].activities_after += 1
             case HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
                 result = event.workflow_execution_completed_event_attributes.result
                 result_bytes = _payload_bytes(result)
+    # What followed the last update (the feedback window's end) is the close.
+    if steps:
+        closing_local, steps[-1].local_activities_after = steps[-1].local_activities_after, 0
     shaped_input = ShapedInput(
-        steps=steps, closing_attributes=closing, result_bytes=result_bytes, patched=patched
+        steps=steps,
+        closing_attributes=closing,
+        result_bytes=result_bytes,
+        patched=patched,
+        opening_local_activities=opening,
+        closing_local_activities=closing_local,
     )
     ballast = "x" * max(0, input_bytes - len(shaped_input.model_dump_json()))
     return TicketShape(
@@ -269,8 +287,9 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
     )
 
 
-# The marker the SDK records for ``workflow.patched``.
+# The markers the SDK records for ``workflow.patched`` and for a local activity.
 PATCH_MARKER = "core_patch"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SEARCH_ATTRIBUTE_KINDS: dict[bytes, Literal["keyword", "datetime", "bool"]] = {
     b"Keyword": "keyword",
     b"Datetime": "datetime",
@@ -352,9 +371,15 @@ def shaped_ceiling_for(shape: TicketShape) -> Phase:
 
 
 def standard_input(
-    settings: Settings, ticket_id: str, profile: ProfileName, calendar: CalendarSnapshot
+    settings: Settings,
+    ticket_id: str,
+    profile: ProfileName,
+    calendar: CalendarSnapshot,
+    *,
+    keep_store: bool = True,
 ) -> TicketInput:
-    """What the API starts for ``POST /tickets`` (submit true), with the bench's timers."""
+    """What the API starts for ``POST /tickets`` (submit true), with the bench's timers;
+    without the ticket store only to measure what keeping it costs."""
     return TicketInput(
         ticket_id=ticket_id,
         policy=standard_policy(profile),
@@ -363,8 +388,9 @@ def standard_input(
         submit=True,
         actor=AGENT,
         deliver_webhooks=bool(settings.webhook_urls),
+        notify_agents=bool(settings.agent_emails),
         archive_locally=True,
-        keep_store=True,
+        keep_store=keep_store,
     )
 
 
@@ -399,9 +425,11 @@ async def run_standard_lifecycle(
     profile: ProfileName,
     calendar: CalendarSnapshot,
     result: Throughput | None = None,
+    *,
+    keep_store: bool = True,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
     started = time.perf_counter()
-    ticket = standard_input(settings, ticket_id, profile, calendar)
+    ticket = standard_input(settings, ticket_id, profile, calendar, keep_store=keep_store)
     handle = await start_ticket(client, settings, ticket)
     if result is not None:
         _timed(result, "create", started)
@@ -431,7 +459,43 @@ async def client_lifecycles(
     return await _closed_loop("temporal client", count, concurrency, one)
 
 
+async def client_lifecycles_without_store(
+    client: Client, settings: Settings, count: int, concurrency: int, run: str
+) -> Throughput:
+    """The same lifecycles, with no ticket store kept: what keeping it costs."""
+    calendar = calendar_for(settings)
+
+    async def one(number: int, result: Throughput) -> None:
+        await run_standard_lifecycle(
+            client,
+            settings,
+            f"n{run}{number}",
+            ProfileName.SUPPORT,
+            calendar,
+            result,
+            keep_store=False,
+        )
+
+    return await _closed_loop("temporal client, no store", count, concurrency, one)
+
+
 # ------------------------------------------------------------------ (3) HTTP API
+
+
+def _worth_retrying(response: httpx.Response) -> bool:
+    """The 503 body says whether asking again can help (``retryable``)."""
+    try:
+        return bool(response.json().get("retryable", True))
+    except ValueError:
+        return True
+
+
+def _retry_after(response: httpx.Response | None, attempt: int) -> float:
+    """The API's ``Retry-After`` when it gives one, else a doubling pause."""
+    given = response.headers.get("retry-after") if response is not None else None
+    if given and given.isdigit():
+        return float(given)
+    return float(min(0.25 * 2.0 ** (attempt - 1), 4.0))
 
 
 async def http_lifecycles(
@@ -471,9 +535,10 @@ async def http_lifecycles(
                     if attempt == HTTP_ATTEMPTS:
                         raise
                 else:
-                    if response.status_code != 503:
+                    if response.status_code != 503 or not _worth_retrying(response):
                         break
                 result.retries[step] = result.retries.get(step, 0) + 1
+                await asyncio.sleep(_retry_after(response, attempt))
             _timed(result, step, started)
             if response is None or response.status_code != expected:
                 answer = f"{response.status_code} {response.text}" if response else "no answer"

@@ -18,7 +18,7 @@ import httpx
 from temporalio.worker import Worker
 
 from bench.noop import NoopWorkflow
-from bench.shaped import TicketShapedWorkflow, archive
+from bench.shaped import TicketShapedWorkflow, archive, effect
 from config import Settings, connect, get_settings
 from observability import configure_logging, worker_runtime
 from worker import POLLERS, build_worker, precompile_workflows
@@ -41,7 +41,7 @@ async def serve(settings: Settings) -> None:
             client,
             task_queue=noop_queue(settings),
             workflows=[NoopWorkflow, TicketShapedWorkflow],
-            activities=[archive],
+            activities=[archive, effect],
             workflow_task_poller_behavior=POLLERS,
         )
         stop = asyncio.Event()

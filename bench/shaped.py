@@ -40,7 +40,17 @@ def _upsert(attributes: list[ShapedAttribute]) -> None:
 
 @activity.defn(name="BenchShapedArchive")
 async def archive(view: ShapedReply) -> None:
-    """Stands for the ticket's archive write; does nothing."""
+    """Stands for the ticket's archive and store writes; does nothing."""
+
+
+@activity.defn(name="BenchShapedEffect")
+async def effect(view: ShapedReply) -> None:
+    """Stands for an activity the ticket runs after a command (an email, a notice)."""
+
+
+async def _local_activities(count: int, view: ShapedReply) -> None:
+    for _ in range(count):
+        await workflow.execute_local_activity(archive, view, start_to_close_timeout=ARCHIVE_TIMEOUT)
 
 
 @workflow.defn(name="BenchTicketShapedWorkflow")
@@ -52,16 +62,23 @@ class TicketShapedWorkflow:
 
     @workflow.run
     async def run(self, input: ShapedInput) -> ShapedReply:
+        await _local_activities(input.opening_local_activities, reply_of(0, 0))
         while await self._next_update():
-            pass
+            await self._effects_of(self._received)
         _upsert(input.closing_attributes)
         result = reply_of(self._received, input.result_bytes)
         # A patch check is asked only if the ticket asked one: it records a marker.
         if not input.patched or workflow.patched(SHAPED_PATCH):
-            await workflow.execute_local_activity(
-                archive, result, start_to_close_timeout=ARCHIVE_TIMEOUT
-            )
+            await _local_activities(input.closing_local_activities, result)
         return result
+
+    async def _effects_of(self, received: int) -> None:
+        step = self._steps[received - 1]
+        for _ in range(step.activities_after):
+            await workflow.execute_activity(
+                effect, reply_of(received, 0), start_to_close_timeout=ARCHIVE_TIMEOUT
+            )
+        await _local_activities(step.local_activities_after, reply_of(received, 0))
 
     async def _next_update(self) -> bool:
         """Waits for the next update; False when the timer the last one armed ran out."""
@@ -78,12 +95,15 @@ class TicketShapedWorkflow:
         return True
 
     @workflow.update
-    def advance(self, message: Advance) -> ShapedReply:
-        self._received += 1
-        step = self._steps[self._received - 1]
+    async def advance(self, message: Advance) -> ShapedReply:
+        received = self._received + 1
+        step = self._steps[received - 1]
         _upsert(step.attributes)
         workflow.set_current_details(step.name)
-        return reply_of(self._received, step.reply_bytes)
+        reply = reply_of(received, step.reply_bytes)
+        await _local_activities(step.local_activities, reply)
+        self._received = received
+        return reply
 
     @advance.validator
     def _validate_advance(self, message: Advance) -> None:
