@@ -75,7 +75,7 @@ def desk(count: int, settings: Settings) -> list[TicketView]:
             steps.append(AssignCommand(actor="ana", assignee=agent))
             fate = chance.random()
             if fate < 0.4:
-                steps.append(WaitCommand(actor=agent, reason=WaitReason.CUSTOMER, days=2))
+                steps.append(WaitCommand(actor=agent, reason=WaitReason.CUSTOMER))
             elif fate < 0.6:
                 steps.append(NoteCommand(actor=agent, body="Resolvido."))
                 steps.append(ResolveCommand(actor=agent, method=ResolutionMethod.CUSTOMER_RESPONSE))
