@@ -1,14 +1,14 @@
-"""(6) to (8) Inbound mail: routed per second against the same commands sent directly,
+"""(8) to (10) Inbound mail: routed per second against the same commands sent directly,
 IMAP APPEND to the timeline event with IDLE, and memory for a 20 MB message.
 
-(6) Both phases answer customers' emails on tickets waiting for them: the direct phase
+(8) Both phases answer customers' emails on tickets waiting for them: the direct phase
     sends each ``customer_reply`` Update with the Temporal client; the inbound phase posts
     the raw reply (threaded to Tramita's email, as a mail client writes it) to
     ``/inbound/mime``, which parses it, keeps it whole, classifies it, threads it and
     sends the same command. Alternating rounds share the dev server's drift.
-(7) A Dovecot server on loopback: a reply is APPENDed to the followed mailbox, and the
+(9) A Dovecot server on loopback: a reply is APPENDed to the followed mailbox, and the
     time until its ticket shows the customer's reply is measured, one at a time.
-(8) One 20 MB message (text and three attachments) posted to ``/inbound/mime``: the API
+(10) One 20 MB message (text and three attachments) posted to ``/inbound/mime``: the API
     process's peak resident memory above what it used just before.
 """
 
@@ -147,7 +147,7 @@ async def routing_throughput(
     rounds: int,
     run: str,
 ) -> dict[str, Any]:
-    """(6): inbound replies per second through /inbound/mime, and direct ones."""
+    """(8): inbound replies per second through /inbound/mime, and direct ones."""
     direct: list[Rate] = []
     inbound: list[Rate] = []
     async with httpx.AsyncClient(base_url=api_url, timeout=60) as http:
@@ -192,7 +192,7 @@ def dovecot_mailbox(server: Dovecot) -> dict[str, str]:
 async def imap_latency(
     client: Client, settings: Settings, server: Dovecot, samples: int, run: str
 ) -> dict[str, Any]:
-    """(7): APPEND to the followed mailbox, until the ticket shows the customer's reply."""
+    """(9): APPEND to the followed mailbox, until the ticket shows the customer's reply."""
     ids = await open_waiting(client, settings, f"mx{run}-", samples)
     await asyncio.sleep(2)
     latencies = []
@@ -236,7 +236,7 @@ def big_message(size: int) -> bytes:
 
 
 async def big_message_memory(api_url: str, api: Part, size: int) -> dict[str, Any]:
-    """(8): the API's peak resident memory while it takes one ``size``-byte message."""
+    """(10): the API's peak resident memory while it takes one ``size``-byte message."""
     raw = big_message(size)
     await asyncio.sleep(1)
     api.reset_peak()

@@ -190,7 +190,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 async def mail_phases(
     client: Client, settings: Settings, args: argparse.Namespace, run: str, parts: list[Part]
 ) -> dict[str, Any]:
-    """(6) to (8): the production worker following a Dovecot mailbox, and the API."""
+    """(8) to (10): the production worker following a Dovecot mailbox, and the API."""
     imap = Dovecot({mail.IMAP_USER: mail.IMAP_PASSWORD})
     imap.start()
     try:

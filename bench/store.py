@@ -1,4 +1,4 @@
-"""(5) The ticket store under a full desk: the console's queue page and the API's list,
+"""(7) The ticket store under a full desk: the console's queue page and the API's list,
 searched and sorted, with ``--store-tickets`` tickets in the store.
 
 The tickets are made by the pure core (no workflow runs them: only the store is
