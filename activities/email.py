@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -53,13 +53,24 @@ def reference(ticket_id: str) -> str:
     return f"[#{ticket_id}]"
 
 
+def _recipients(request: EmailInput) -> list[str]:
+    """Every address the email goes to, each once (To, then Cc)."""
+    found: list[str] = []
+    for address in (*request.email.to, *request.email.cc):
+        if not any(same_address(address, seen) for seen in found):
+            found.append(address)
+    return found
+
+
 def with_reference(subject: str, ticket_id: str) -> str:
     ref = reference(ticket_id)
     return subject if ref in subject else f"{subject} {ref}"
 
 
 class MailSender(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> None:
+        """Send ``message``, to ``recipients`` (the envelope) or else to its To and Cc."""
+        ...
 
 
 class InsecureMailServer(Exception):
@@ -82,7 +93,7 @@ class SmtpMailSender:
     credentials_need_tls: bool = False
     timeout: float = 20.0
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, recipients: Sequence[str] | None = None) -> None:
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -104,7 +115,7 @@ class SmtpMailSender:
                         extra={"host": self.host},
                     )
                 await client.login(self.username, self.password or "")
-            await client.send_message(message)
+            await client.send_message(message, recipients=recipients)
 
 
 class EmailActivities:
@@ -157,25 +168,40 @@ class EmailActivities:
         return token
 
     def _customer_link(self, request: EmailInput) -> str | None:
-        """The requester's page, in an email that goes to them (never to a third party
-        the agent writes to)."""
+        """The requester's page, for the requester's copy of an email that goes to them."""
         requester = request.requester
         if not requester or not self._secret_key:
             return None
-        recipients = (*request.email.to, *request.email.cc)
-        if not any(same_address(requester, address) for address in recipients):
+        if not any(same_address(requester, address) for address in _recipients(request)):
             return None
         token = links.sign(self._secret_key, request.ticket_id, requester)
         return links.customer_url(self._public_url, token)
 
-    def compose(self, request: EmailInput) -> EmailMessage:
+    def copies(self, request: EmailInput) -> list[tuple[EmailMessage, list[str]]]:
+        """The messages to send and each one's envelope: one message to everyone, or,
+        when the requester is among several recipients, the requester's copy with their
+        link and everyone else's without it (the link acts as the requester, so no one
+        else may hold it). Both copies are the same message: one Message-ID, one thread."""
+        everyone = _recipients(request)
+        link = self._customer_link(request)
+        if link is None:
+            return [(self.compose(request), everyone)]
+        requester = request.requester or ""
+        theirs = [a for a in everyone if same_address(requester, a)]
+        others = [a for a in everyone if not same_address(requester, a)]
+        copies = [(self.compose(request, customer_link=link), theirs)]
+        if others:
+            copies.append((self.compose(request, customer_link=None), others))
+        return copies
+
+    def compose(self, request: EmailInput, *, customer_link: str | None = None) -> EmailMessage:
         email = request.email
         zone_name = request.timezone or self._timezone
         values: dict[str, object] = {
             "ticket_ref": reference(request.ticket_id).strip("[]"),
             "title": request.title or request.ticket_id,
             "sender_name": self._sender_name(email.author),
-            "customer_link": self._customer_link(request),
+            "customer_link": customer_link,
         }
         if email.template is None:
             name = "agent_email"
@@ -263,13 +289,25 @@ class EmailActivities:
     async def send(self, request: EmailInput) -> EmailResult:
         if not request.email.to:
             raise ApplicationError("email has no recipient", type="NoRecipient", non_retryable=True)
-        message = self.compose(request)
-        try:
-            await heartbeating(self._sender.send(message))
-        except aiosmtplib.SMTPRecipientsRefused as exc:
+        copies = self.copies(request)
+        message = copies[0][0]
+        refused: list[aiosmtplib.SMTPRecipientsRefused] = []
+        for copy, envelope in copies:
+            try:
+                await heartbeating(self._sender.send(copy, envelope))
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refused.append(exc)
+        if len(refused) == len(copies):
             raise ApplicationError(
-                f"every recipient was refused: {exc}", type="RecipientsRefused", non_retryable=True
-            ) from exc
+                f"every recipient was refused: {refused[0]}",
+                type="RecipientsRefused",
+                non_retryable=True,
+            ) from refused[0]
+        if refused:
+            logger.warning(
+                "some recipients refused",
+                extra={"ticket_id": request.ticket_id, "refused": str(refused[0])},
+            )
         logger.info(
             "email sent",
             extra={

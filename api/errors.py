@@ -19,14 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from api.failures import InvalidRequest, TicketNotFound, TooManyRequests, Unavailable
 from api.gateway import unavailable_from
-from web.pages import PageRateLimited, rate_limited_page
+from web.pages import PageRateLimited, page_for_failure, rate_limited_page
 from workflows.transaction import CommandRejected
 
 logger = logging.getLogger("tramita.api")
@@ -128,7 +128,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return rate_limited_page(exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        page = page_for_failure(request.url.path, 422)
+        if page is not None:
+            return page
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
@@ -136,7 +139,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(422, {"error": "validation_error", "detail": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        page = page_for_failure(request.url.path, exc.status_code)
+        if page is not None:
+            return page
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot decode (e.g. invalid UTF-8): bad input.
             detail = f"the request body could not be read: {exc.detail}"

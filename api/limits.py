@@ -177,6 +177,9 @@ async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+MAX_BUCKETS = 10_000
+
+
 class RateLimiter:
     """A token bucket per API key: ``per_minute`` requests a minute, bursts of as many.
 
@@ -208,3 +211,15 @@ class RateLimiter:
                     retry_after=wait,
                 )
             self._buckets[identity] = (tokens - 1.0, now)
+            if len(self._buckets) > MAX_BUCKETS:
+                self._forget_full(now)
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled: a fresh one reads the same. Keeps the table
+        bounded by the callers of the last minute, however many addresses come by."""
+        full_after = self.per_minute / self._rate
+        self._buckets = {
+            identity: (tokens, at)
+            for identity, (tokens, at) in self._buckets.items()
+            if now - at < full_after
+        }

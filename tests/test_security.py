@@ -15,6 +15,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.failures import TooManyRequests
+from api.limits import MAX_BUCKETS, RateLimiter
 from config import SettingsError, load_settings
 from tests.support.processes import ROOT, api_process
 from workflows.addresses import same_address
@@ -245,3 +247,19 @@ async def test_control_characters_in_filters_and_paths_are_refused_at_once(
             422,
         )
         assert time.monotonic() - started < 2
+
+
+def test_the_rate_limiter_forgets_callers_whose_bucket_has_refilled() -> None:
+    """Made-up links and passing addresses must not grow its table without end."""
+    now = [0.0]
+    limiter = RateLimiter(60, clock=lambda: now[0])
+    for number in range(MAX_BUCKETS + 1):
+        limiter.take(f"address-{number}")
+    now[0] += 61.0  # a minute on: every bucket has refilled
+    limiter.take("one-more")
+    limiter.take("and-another")
+    assert len(limiter._buckets) <= 2
+    for _ in range(60):
+        limiter.take("busy")
+    with pytest.raises(TooManyRequests):
+        limiter.take("busy")  # forgetting the others never resets a busy caller

@@ -120,8 +120,10 @@ def _session(request: Request, web: Web) -> Session | None:
     return web.sessions.read(request.cookies.get(SESSION_COOKIE))
 
 
-def _to_sign_in(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+def _to_sign_in(request: Request, *, after: str | None = None) -> RedirectResponse:
+    """To the sign-in form, then back: to ``after`` (a form's page: a form's own address
+    takes only POST) or to the page asked for."""
+    target = after or request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/console/sign-in?next={quote(target, safe='')}", status_code=303)
 
 
@@ -208,7 +210,12 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=200)] 
 
 def _safe_next(target: str) -> str:
     """Only a console address: never another site (an open redirect)."""
-    return target if target.startswith("/console/") and "//" not in target else "/console/"
+    path = target.split("?", 1)[0]
+    return (
+        target
+        if path.startswith("/console/") and "//" not in path and "\\" not in path
+        else "/console/"
+    )
 
 
 def _set_cookie(
@@ -333,14 +340,20 @@ async def ticket_content(
         data, readable = await web.tickets.content(ticket_id, sha256, session.principal)
     except Exception as error:
         return _problem(error, session)
-    return download(data, readable.content_type, readable.filename)
+    return download(data, readable.content_type, readable.filename, sha256)
 
 
-def download(data: bytes, content_type: str, filename: str | None) -> Response:
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
-    if filename:
-        # Always a download, never shown inline: an attachment may be HTML or a script.
-        headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(filename, safe="")
+def download(data: bytes, content_type: str, filename: str | None, sha256: str) -> Response:
+    """Always a download, never shown inline: an attachment may be HTML or a script, and
+    a stored email may hold either."""
+    if not filename:
+        extension = ".eml" if content_type.startswith("message/rfc822") else ".txt"
+        filename = f"{sha256[:12]}{extension}"
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(filename, safe=""),
+    }
     return Response(content=data, media_type=content_type, headers=headers)
 
 
@@ -353,7 +366,7 @@ async def run_command(
     web = _web(request)
     session = _session(request, web)
     if session is None:
-        return _to_sign_in(request)
+        return _to_sign_in(request, after=f"/console/tickets/{ticket_id}")
     if web.tickets is None:
         return _unavailable()
     submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}

@@ -13,11 +13,12 @@ the same plain 404 page.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -34,7 +35,7 @@ from web import forms, links
 from web.console import download
 from web.i18n import WORDS, words
 from web.limits import limit_customer_page
-from web.pages import render
+from web.pages import customer_not_found_page, render
 from workflows import lifecycle
 from workflows.models import Status, TicketView
 from workflows.policy import PolicySource
@@ -45,7 +46,9 @@ router = APIRouter(
     prefix="/c", include_in_schema=False, dependencies=[Depends(limit_customer_page)]
 )
 
-TokenPath = Annotated[str, Path(min_length=10, max_length=2000, pattern=r"^[A-Za-z0-9_.\-]+$")]
+# Any text: a link a mail client mangled (a trailing ">" or ")") gets the plain 404 page
+# like any other link that does not read, not a validation error.
+TokenPath = Annotated[str, Path()]
 ROUTE_OF = {route.spec.name: route for route in ROUTES}
 # The page's forms, by their path under /c/{token}/, and the command each sends.
 COMMAND_OF_FORM = {"reply": "customer_reply", "survey": "rate", "qualification": "qualify"}
@@ -88,14 +91,13 @@ def csrf_for(settings: Settings, token: str) -> str:
 
 
 def _not_found() -> Response:
-    """The same page for every link that does not read, in every language the pages
-    speak: even the language must not tell which ticket a link names."""
-    return render("customer/not_found.html.j2", 404, lang="en", w=words("en"), languages=WORDS)
+    return customer_not_found_page()
 
 
-def _unavailable(language: str) -> Response:
-    w = words(language)
-    return render("customer/problem.html.j2", 503, lang=language, w=w, message=w["unavailable"])
+def _unavailable() -> Response:
+    """Temporal cannot be reached, so the ticket (and its language) is unknown: the
+    page says so in every language the pages speak."""
+    return render("customer/unavailable.html.j2", 503, lang="en", w=words("en"), languages=WORDS)
 
 
 async def _visit(request: Request, token: str) -> Visit | Response:
@@ -107,7 +109,7 @@ async def _visit(request: Request, token: str) -> Visit | Response:
         return _not_found()
     client = request.app.state.temporal_client
     if client is None:
-        return _unavailable("en")
+        return _unavailable()
     tickets: TicketService = request.app.state.ticket_service_factory(client)
     try:
         view = await tickets.current_view(link.ticket_id)
@@ -115,7 +117,7 @@ async def _visit(request: Request, token: str) -> Visit | Response:
         answer = answer_for(error)
         if answer is None:
             raise
-        return _not_found() if answer[0] == 404 else _unavailable("en")
+        return _not_found() if answer[0] == 404 else _unavailable()
     if not lifecycle.is_requester(view.requester, link.requester):
         return _not_found()
     return Visit(token=token, link=link, tickets=tickets, view=view)
@@ -143,6 +145,16 @@ def _page(
         if command in offered
     }
     agents = {key.subject: key.name for key in settings.api_keys.values() if key.name}
+    closed = customer.status is Status.CLOSED
+    shown = set(forms_offered) | ({"follow-up"} if closed else set())
+    # A form the page no longer has (the ticket closed or changed meanwhile): its error
+    # goes above everything, with what was typed, so nothing is lost.
+    stranded = failed is not None and failed not in shown
+    unsent = [
+        value
+        for name, value in (values or {}).items()
+        if stranded and name in ("body", "comment", "title", "description") and value.strip()
+    ]
     return render(
         "customer/ticket.html.j2",
         status_code,
@@ -154,18 +166,20 @@ def _page(
         base=f"/c/{visit.token}",
         csrf=csrf_for(settings, visit.token),
         forms=forms_offered,
-        closed=customer.status is Status.CLOSED,
-        follow_up=customer.status is Status.CLOSED,
+        closed=closed,
+        follow_up=closed,
         done=w[DONE_WORDS.get(done or "", "")] if done in DONE_WORDS else None,
-        failed=failed,
+        failed=None if stranded else failed,
         errors=errors,
+        general_errors=errors if stranded or failed is None else (),
+        unsent=unsent,
         values=values or {},
         timezone=settings.calendar_timezone,
         idempotency=secrets.token_urlsafe(12),
     )
 
 
-@router.get("/{token}")
+@router.api_route("/{token}", methods=["GET", "HEAD"])
 async def customer_page(request: Request, token: TokenPath) -> Response:
     visit = await _visit(request, token)
     if isinstance(visit, Response):
@@ -174,9 +188,7 @@ async def customer_page(request: Request, token: TokenPath) -> Response:
 
 
 @router.get("/{token}/contents/{sha256}")
-async def customer_content(
-    request: Request, token: TokenPath, sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
-) -> Response:
+async def customer_content(request: Request, token: TokenPath, sha256: str) -> Response:
     visit = await _visit(request, token)
     if isinstance(visit, Response):
         return visit
@@ -186,7 +198,7 @@ async def customer_content(
         if answer_for(error) is None:
             raise
         return _not_found()
-    return download(data, readable.content_type, readable.filename)
+    return download(data, readable.content_type, readable.filename, sha256)
 
 
 async def _submitted(request: Request) -> dict[str, str]:
@@ -202,7 +214,14 @@ async def open_follow_up(request: Request, token: TokenPath) -> Response:
     submitted = await _submitted(request)
     w = words(_policies(request)(visit.view.profile).language)
     if not hmac.compare_digest(submitted.get("csrf", ""), csrf_for(settings, token)):
-        return _page(request, visit, status_code=403, failed="follow-up", errors=(w["stale"],))
+        return _page(
+            request,
+            visit,
+            status_code=403,
+            failed="follow-up",
+            errors=(w["stale"],),
+            values=submitted,
+        )
     try:
         body = FollowUpBody.model_validate(
             {k: v.strip() for k in ("title", "description") if (v := submitted.get(k, ""))}
@@ -220,7 +239,7 @@ async def open_follow_up(request: Request, token: TokenPath) -> Response:
             idempotency_key=submitted.get("idempotency") or None,
         )
     except Exception as error:
-        return _refused(request, visit, error, "follow-up", submitted)
+        return await _refused(request, visit, error, "follow-up", submitted)
     logger.info(
         "follow-up opened on the customer page",
         extra={"ticket_id": visit.view.id, "follow_up": follow_up.id},
@@ -232,9 +251,7 @@ async def open_follow_up(request: Request, token: TokenPath) -> Response:
 
 
 @router.post("/{token}/{form}")
-async def send_form(
-    request: Request, token: TokenPath, form: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$")]
-) -> Response:
+async def send_form(request: Request, token: TokenPath, form: str) -> Response:
     visit = await _visit(request, token)
     if isinstance(visit, Response):
         return visit
@@ -246,9 +263,18 @@ async def send_form(
         return _not_found()
     submitted = await _submitted(request)
     if not hmac.compare_digest(submitted.get("csrf", ""), csrf_for(settings, token)):
-        return _page(request, visit, status_code=403, failed=form, errors=(w["stale"],))
+        return _page(
+            request, visit, status_code=403, failed=form, errors=(w["stale"],), values=submitted
+        )
     if command_name not in lifecycle.offered(visit.view, policy, requester=True):
-        return _page(request, visit, status_code=409, failed=form, errors=(w["not_now"],))
+        return _page(
+            request,
+            visit,
+            status_code=409,
+            failed=form,
+            errors=(w["not_now"],),
+            values=submitted,
+        )
     route = ROUTE_OF[command_name]
     body_type = body_model(route.spec.model)
     controls = forms.controls_for(body_type, policy)
@@ -270,7 +296,7 @@ async def send_form(
             idempotency_key=submitted.get("idempotency") or None,
         )
     except Exception as error:
-        return _refused(request, visit, error, form, submitted)
+        return await _refused(request, visit, error, form, submitted)
     return RedirectResponse(f"/c/{token}?done={form}#top", status_code=303)
 
 
@@ -283,12 +309,14 @@ def _in_words(problem: str, w: dict[str, str]) -> str:
     return problem
 
 
-def _refused(
+async def _refused(
     request: Request, visit: Visit, error: Exception, form: str, submitted: dict[str, str]
 ) -> Response:
     answer = answer_for(error)
     if answer is None:
         raise error
+    with contextlib.suppress(Exception):  # the page shows where the ticket stands now
+        visit = replace(visit, view=await visit.tickets.current_view(visit.view.id))
     status_code = answer[0]
     w = words(_policies(request)(visit.view.profile).language)
     reason = w["unavailable"] if status_code >= 500 else w["not_now"]

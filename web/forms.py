@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
@@ -150,6 +150,11 @@ def read_form(
         text = raw.strip()
         if not text:
             continue
+        if control.kind == "textarea":
+            # A long text as typed: indentation (a pasted log) and inner blank lines stay,
+            # as the API keeps them; only the browser's line ends are made plain.
+            data[control.name] = raw.replace("\r\n", "\n").rstrip()
+            continue
         if control.kind == "lines":
             items = [line.strip() for line in text.replace(",", "\n").splitlines()]
             items = [item for item in items if item]
@@ -162,9 +167,17 @@ def read_form(
                 local = datetime.fromisoformat(text)
             except ValueError:
                 return None, (f"{control.label}: not a date and time",)
-            data[control.name] = (
-                local if local.tzinfo else local.replace(tzinfo=ZoneInfo(timezone))
-            ).isoformat()
+            if local.tzinfo is None:
+                local = local.replace(tzinfo=ZoneInfo(timezone))
+                # A wall time the clock skips when it springs forward does not exist.
+                if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != (
+                    local.replace(tzinfo=None)
+                ):
+                    return None, (
+                        f"{control.label}: {text} does not exist in {timezone} "
+                        "(the clocks change then); choose another time",
+                    )
+            data[control.name] = local.isoformat()
         else:
             data[control.name] = text
     try:

@@ -54,6 +54,8 @@ WORDS: dict[str, dict[str, str]] = {
         "message": "Your message",
         "follow_up_of": "This ticket follows up on an earlier one.",
         "reviewed": "Current qualification",
+        "unsent": "What you wrote (not sent):",
+        "times_in": "Times are in",
     },
     "pt-BR": {
         "page_title": "Seu chamado",
@@ -105,8 +107,37 @@ WORDS: dict[str, dict[str, str]] = {
         "message": "Sua mensagem",
         "follow_up_of": "Este chamado dá continuidade a um anterior.",
         "reviewed": "Qualificação atual",
+        "unsent": "O que você escreveu (não enviado):",
+        "times_in": "Horários em",
     },
 }
+
+
+# The qualifications as a consultant or channel reads them on the customer page.
+QUALIFICATIONS: dict[str, dict[str, str]] = {
+    "en": {
+        "undefined_lack_of_info": "Undefined for lack of information",
+        "solved": "Solved",
+        "product_defect": "Product defect",
+        "usage_question": "Usage question",
+        "configuration": "Configuration",
+        "improvement_request": "Improvement request",
+        "not_applicable": "Not applicable",
+    },
+    "pt-BR": {
+        "undefined_lack_of_info": "Indefinida por falta de informação (HD1)",
+        "solved": "Solucionado",
+        "product_defect": "Defeito do produto",
+        "usage_question": "Dúvida de uso",
+        "configuration": "Configuração",
+        "improvement_request": "Solicitação de melhoria",
+        "not_applicable": "Não se aplica",
+    },
+}
+
+
+def qualification_label(value: str, language: str) -> str:
+    return QUALIFICATIONS.get(language, QUALIFICATIONS["en"]).get(value, value.replace("_", " "))
 
 
 def words(language: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The pages share the API's per-key rate limit (``TRAMITA_RATE_LIMIT_PER_MINUTE``): a
-console session counts as its agent, a customer page as its link, and a sign-in as the
-address it comes from (so a key cannot be guessed at speed)."""
+console session counts as its agent, a customer page as its ticket and requester, and a
+sign-in or a link that does not read as the address it comes from (so neither a key nor
+a link can be guessed at speed)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from fastapi import Request
 
 from api.failures import TooManyRequests
 from api.limits import RateLimiter
+from config import Settings
+from web import links
 from web.pages import PageRateLimited
 from web.sessions import SESSION_COOKIE
 
@@ -30,5 +33,14 @@ async def limit_console(request: Request) -> None:
 
 
 async def limit_customer_page(request: Request) -> None:
-    token = request.path_params.get("token", "")
-    _take(request, f"customer-page:{token}")
+    """A link that reads counts as itself; one that does not, as the address it comes
+    from (so a flood of made-up links fills no table and guesses nothing fast)."""
+    settings: Settings = request.app.state.settings
+    token = str(request.path_params.get("token", ""))
+    link = links.read(
+        settings.secret_key.get_secret_value(), token, max_age_days=settings.customer_link_days
+    )
+    if link is not None:
+        _take(request, f"customer-page:{link.ticket_id}:{link.requester}")
+    else:
+        _take(request, f"customer-page-unread:{request.client.host if request.client else '-'}")

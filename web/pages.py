@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from activities.templates import paragraphs
+from web.i18n import WORDS, qualification_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -48,6 +49,7 @@ def environment() -> Environment:
     env.filters["left"] = time_left
     env.filters["event_details"] = event_details
     env.filters["event_refs"] = event_refs
+    env.globals["qualification_label"] = qualification_label
     return env
 
 
@@ -145,3 +147,33 @@ def rate_limited_page(retry_after: int) -> HTMLResponse:
     )
     page.headers["Retry-After"] = str(retry_after)
     return page
+
+
+def customer_not_found_page() -> HTMLResponse:
+    """The one page for every customer link that does not read, in every language the
+    pages speak: even the language must not tell which ticket a link names."""
+    return render("customer/not_found.html.j2", 404, lang="en", w=WORDS["en"], languages=WORDS)
+
+
+def console_problem_page(status_code: int, title: str, message: str) -> HTMLResponse:
+    return render(
+        "console/problem.html.j2", status_code, title=title, message=message, session=None
+    )
+
+
+def page_for_failure(path: str, status_code: int) -> HTMLResponse | None:
+    """The page a browser gets for a failure under the pages' paths (an address that is
+    not a page, a mangled link); None elsewhere: the API answers JSON."""
+    if path.startswith("/c/"):
+        return customer_not_found_page()
+    if not (path == "/console" or path.startswith("/console/")):
+        return None
+    if status_code == 422:
+        return console_problem_page(
+            422,
+            "Not understood",
+            "The form or the address could not be read; go back and try again.",
+        )
+    if status_code in (404, 405):
+        return console_problem_page(404, "Page not found", "There is no such page in the console.")
+    return None

@@ -1,6 +1,6 @@
 """The console's sign-in: an API key once, then a signed session cookie.
 
-The cookie holds the subject, a digest of the key (never the key) and the session's
+The cookie holds a keyed digest of the API key (never the key) and the session's
 CSRF token, signed with ``TRAMITA_SECRET_KEY`` and dated; it is ``HttpOnly`` and
 ``SameSite=Strict`` (and ``Secure`` in production) and lasts
 ``TRAMITA_CONSOLE_SESSION_HOURS``. A session ends when its key leaves
@@ -32,18 +32,19 @@ class Session:
     csrf: str
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(b"tramita-console\0" + key.encode()).hexdigest()[:32]
-
-
 class Sessions:
     def __init__(self, settings: Settings) -> None:
         secret = settings.secret_key.get_secret_value()
         self._sessions = URLSafeTimedSerializer(secret, salt="tramita-console-session")
         self._sign_in = URLSafeTimedSerializer(secret, salt="tramita-console-sign-in")
         self._max_age = int(settings.console_session_hours * 3600)
-        self._keys = {_digest(key): entry for key, entry in settings.api_keys.items()}
+        # Keyed with the secret: a copied cookie gives no way to test guesses of a key.
+        self._digest_key = hashlib.sha256(b"tramita-console-key\0" + secret.encode()).digest()
+        self._keys = {self._digest(key): entry for key, entry in settings.api_keys.items()}
         self.secure = settings.env == "production"
+
+    def _digest(self, key: str) -> str:
+        return hmac.new(self._digest_key, key.encode(), hashlib.sha256).hexdigest()[:32]
 
     @property
     def max_age(self) -> int:
@@ -51,7 +52,7 @@ class Sessions:
 
     def open(self, api_key: str) -> tuple[str, Session] | None:
         """A new session's cookie value for a console user's key; None for any other."""
-        digest = _digest(api_key)
+        digest = self._digest(api_key)
         entry = next((e for d, e in self._keys.items() if hmac.compare_digest(d, digest)), None)
         if entry is None or entry.role not in CONSOLE_ROLES:
             return None

@@ -283,9 +283,11 @@ def _apply_unassign(tx: Transaction, command: UnassignCommand) -> None:
     target = Assignee(id=command.to, kind=command.to_kind) if command.to else None
     tx.update(assignee=target)
     tx.enter(Status.NEW)
-    tx.record(
+    seq = tx.record(
         EventType.UNASSIGNED, {"previous": previous.id if previous else None, "to": command.to}
     )
+    if target is not None and target.kind is AssigneeKind.HUMAN and target.id != tx.actor:
+        tx.effect(NotifyAgentEffect(seq=seq, agent=target.id, notice=AgentNotice.ASSIGNED))
 
 
 UNASSIGN = CommandSpec(
@@ -673,9 +675,15 @@ def _apply_customer_reply(tx: Transaction, command: CustomerReplyCommand) -> Non
         tx.actor = sender or tx.actor
     seq = tx.record(EventType.CUSTOMER_REPLY, _message_data(command, sender))
     tx.update(highlighted=True)
-    if state.assignee is not None and state.assignee.kind is AssigneeKind.HUMAN:
+    assignee = state.assignee
+    # Not when the assignee relays the customer's reply themselves (a phone call).
+    if (
+        assignee is not None
+        and assignee.kind is AssigneeKind.HUMAN
+        and assignee.id != command.actor
+    ):
         tx.effect(
-            NotifyAgentEffect(seq=seq, agent=state.assignee.id, notice=AgentNotice.CUSTOMER_REPLIED)
+            NotifyAgentEffect(seq=seq, agent=assignee.id, notice=AgentNotice.CUSTOMER_REPLIED)
         )
     if (
         state.status is Status.WAITING

@@ -92,8 +92,9 @@ class SmtpSink:
         with self._lock:
             self.refusals[ticket_id] = times
 
-    def for_ticket(self, ticket_id: str) -> list[Received]:
-        """The ticket's mail to its customers and contacts (not the notices to agents)."""
+    def copies_for(self, ticket_id: str) -> list[Received]:
+        """Every copy of the ticket's mail to its customers and contacts (the requester's
+        copy of a message to several people is sent apart, with their link)."""
         with self._lock:
             return [
                 r
@@ -101,6 +102,18 @@ class SmtpSink:
                 if r.message["X-Tramita-Ticket"] == ticket_id
                 and "X-Tramita-Notice" not in r.message
             ]
+
+    def for_ticket(self, ticket_id: str) -> list[Received]:
+        """The ticket's messages to its customers and contacts, one per Message-ID (the
+        first copy: the requester's, when there are two), not the notices to agents."""
+        seen: set[str] = set()
+        found = []
+        for received in self.copies_for(ticket_id):
+            message_id = str(received.message["Message-ID"])
+            if message_id not in seen:
+                seen.add(message_id)
+                found.append(received)
+        return found
 
     def notices_for(self, ticket_id: str) -> list[Received]:
         """The ticket's notices to agents."""

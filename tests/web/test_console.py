@@ -261,11 +261,22 @@ async def test_agents_are_told_by_email_of_a_ticket_given_to_them_and_of_custome
     assert f"/console/tickets/{tid}" in both[1].text
     assert not smtp_sink.for_ticket(tid), "the customer got none of it"
 
-    # Taking a ticket yourself tells no one.
+    # Taking a ticket yourself, or relaying its customer's call yourself, tells no one.
     mine = await create(web)
     await post(web, f"/tickets/{mine['id']}/assign", {"assignee": "ana"})
+    await post(web, f"/tickets/{mine['id']}/replies", {"body": "Ligou: já resolveu."})
     await post(web, f"/tickets/{mine['id']}/notes", {"body": "barrier"})
     assert smtp_sink.notices_for(mine["id"]) == []
+
+    # A supervisor handing a ticket over tells the agent it goes to.
+    handed = await create(web)
+    await post(web, f"/tickets/{handed['id']}/unassign", {"to": "ana"}, headers=SUPERVISOR)
+
+    async def handed_notices() -> list[Received]:
+        return smtp_sink.notices_for(handed["id"])
+
+    (notice,) = await eventually(handed_notices, lambda found: len(found) == 1)
+    assert notice.envelope_to == ["ana@example.com"]
 
 
 @pytest.mark.parametrize("path", ["/static/tramita.css", "/static/console.js"])
@@ -297,3 +308,42 @@ async def test_pages_share_the_rate_limit_per_session_link_and_sign_in_address(
         link = "/c/" + links.sign(DEVELOPMENT_SECRET_KEY, "nosuch12345", "c@example.com")
         pages = [(await web.get(link)).status_code for _ in range(4)]
         assert pages == [404, 404, 404, 429]
+
+
+async def test_a_wrong_address_or_an_expired_session_gets_a_page_not_json(
+    web: httpx.AsyncClient,
+) -> None:
+    ticket = await create(web)
+    tid = ticket["id"]
+    await sign_in(web)
+    for path in ("/console/nothing-here", f"/console/tickets/{tid}/commands/note"):
+        page = await web.get(path)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "Page not found" in text_of(page.text)
+    bad_id = await web.get("/console/tickets/no such id")
+    assert bad_id.status_code in (404, 422) and bad_id.headers["content-type"].startswith(
+        "text/html"
+    )
+
+    web.cookies.clear()  # the session expired while the agent typed
+    answer = await web.post(
+        f"/console/tickets/{tid}/commands/note", data={"csrf": "x", "body": "typed"}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == (f"/console/sign-in?next=%2Fconsole%2Ftickets%2F{tid}"), (
+        "back to the ticket's page after signing in, not to a POST-only address"
+    )
+
+
+async def test_stored_texts_and_emails_download_never_show_inline(
+    web: httpx.AsyncClient,
+) -> None:
+    ticket = await create(web)
+    tid = ticket["id"]
+    view = await post(web, f"/tickets/{tid}/notes", {"body": "<html><script>x</script>" * 300})
+    ref = view["timeline"][-1]["data"]["body_ref"]
+    await sign_in(web)
+    answer = await web.get(f"/console/tickets/{tid}/contents/{ref}")
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"].startswith("attachment;")
+    assert answer.headers["x-content-type-options"] == "nosniff"

@@ -132,12 +132,17 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     assert [d.due_at for d in view.deadlines] == [wednesday, friday, next_tuesday]
 
     view = await expect_reminder_at(time_env, handle, wednesday, 1)
-    mails = smtp_sink.for_ticket(handle.id.removeprefix("ticket-"))
-    assert len(mails) == 1
-    mail = mails[0]
+    mails = smtp_sink.copies_for(handle.id.removeprefix("ticket-"))
+    # One message, in two copies: the requester's carries their page's link; the
+    # contact's does not (the link acts as the requester).
+    assert sorted(m.envelope_to[0] for m in mails) == ["cliente@example.com", "contato@example.com"]
+    mail = next(m for m in mails if m.envelope_to == ["cliente@example.com"])
+    contact = next(m for m in mails if m.envelope_to == ["contato@example.com"])
+    assert contact.message["Message-ID"] == mail.message["Message-ID"]
+    assert "/c/" in mail.text and "/c/" not in contact.text and "/c/" not in contact.html
+    assert mail.message["To"] == contact.message["To"] == "contato@example.com, cliente@example.com"
     ticket_id = view.id
     seq = next(e.seq for e in view.timeline if e.type is EventType.REMINDER_SENT)
-    assert mail.envelope_to == ["contato@example.com", "cliente@example.com"]
     assert f"[#{ticket_id}]" in mail.message["Subject"]
     assert mail.message["Subject"].startswith("Lembrete: aguardamos sua resposta")
     assert mail.message["Message-ID"] == f"<ticket-{ticket_id}.{seq}@tramita.test>"
@@ -155,6 +160,7 @@ async def test_support_customer_wait_reminds_twice_then_closes_for_lack_of_infor
     assert on_time(closed.closed_at, next_tuesday)
     assert closed.qualification is Qualification.UNDEFINED_LACK_OF_INFO
     assert len(smtp_sink.for_ticket(ticket_id)) == 2
+    assert len(smtp_sink.copies_for(ticket_id)) == 4, "two reminders, two copies each"
 
 
 async def test_support_validation_after_17_30_on_friday_reminds_monday_morning(
