@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
@@ -25,6 +26,7 @@ from tests.mail.messages import corpus_mail, message_id_of
 from tests.support.smtp import SmtpSink
 from workflows.models import ProfileName, ProfilePolicy
 from workflows.policy import policy_for
+from workflows.search import TICKET_REQUESTER, TICKET_STATUS
 
 MIME = {**SYSTEM, "Content-Type": "message/rfc822"}
 
@@ -329,26 +331,26 @@ async def test_a_reply_to_the_customers_own_earlier_message_finds_its_ticket(
 
 @pytest.mark.parametrize("prefix", ["Re:", "RES:", "Enc:", "AW:", "SV:", "VS:", "RV:"])
 async def test_a_reply_with_only_a_prefix_finds_the_senders_open_ticket_by_title(
-    dev_api: httpx.AsyncClient, prefix: str
+    dev_api: httpx.AsyncClient, dev_env: WorkflowEnvironment, prefix: str
 ) -> None:
     """A client that kept no threading headers and no tag: the prefix and the title of
     the sender's open ticket (read from Temporal visibility, hence the dev server)."""
-    sender = f"prefixo-{prefix.strip(':').lower()}@example.com"
+    sender = f"prefixo-{prefix.strip(':').lower()}-{secrets.token_hex(3)}@example.com"
     title = f"Impressora {prefix.strip(':')} sem papel"
     opened = await route(dev_api, plain_mail(sender, title, "Não imprime."))
     assert opened["outcome"] == "new_ticket"
-
-    async def threaded() -> dict[str, Any]:
-        return await route(dev_api, plain_mail(sender, f"{prefix} {title}", "Ainda não."))
-
-    # Visibility is eventually consistent: the first replies may still open tickets.
-    for _ in range(100):
-        answer = await threaded()
-        if answer["ticket_id"] == opened["ticket_id"]:
+    # Visibility is eventually consistent: wait until it lists the ticket as open.
+    listed = (
+        f"WorkflowId = 'ticket-{opened['ticket_id']}' AND {TICKET_REQUESTER.name} = '{sender}'"
+        f" AND {TICKET_STATUS.name} != 'closed'"
+    )
+    for _ in range(200):
+        if (await dev_env.client.count_workflows(listed)).count == 1:
             break
-        await asyncio.sleep(0.1)
-    assert answer["outcome"] == "reply"
-    assert answer["ticket_id"] == opened["ticket_id"]
+        await asyncio.sleep(0.05)
+
+    answer = await route(dev_api, plain_mail(sender, f"{prefix} {title}", "Ainda não."))
+    assert (answer["outcome"], answer["ticket_id"]) == ("reply", opened["ticket_id"])
 
 
 async def test_a_contacts_reply_is_the_customers_and_ends_the_wait(
