@@ -106,6 +106,10 @@ class Desk(Protocol):
         """Send a command to a ticket (its long texts stored first)."""
         ...
 
+    async def current_view(self, ticket_id: str) -> TicketView:
+        """A ticket's view as the ticket store holds it (from Temporal if it has none)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Kept:
@@ -257,7 +261,9 @@ class InboundRouter:
 
     async def _read(self, ticket_id: str) -> TicketView | None:
         try:
-            return await self._gateway.read(ticket_id)
+            # The store, which each ticket writes before it answers: threading a message
+            # asks no workflow a query (one would replay an evicted ticket).
+            return await self._desk.current_view(ticket_id)
         except TicketNotFound:
             return None
 
