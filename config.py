@@ -154,8 +154,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     worker_metrics_address: str | None = None
     """host:port for the worker's Prometheus endpoint (Temporal SDK metrics); off if unset."""
-    worker_max_cached_workflows: int = Field(default=1000, ge=0)
-    """Tickets a worker keeps in memory; the others are rebuilt from history when they wake."""
+    worker_max_cached_workflows: int = Field(default=500, ge=0)
+    """Tickets a worker keeps in memory; the others are rebuilt from history when they wake.
+    Each cached ticket holds its own copy of the core (the sandbox runs it afresh per
+    ticket), about half a megabyte: 500 keeps a worker with 10,000 open tickets within
+    500 MB, and a desk's tickets sleep for hours between wake-ups anyway."""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

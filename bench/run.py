@@ -85,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--first-due-after", type=float, default=560.0, help="seconds from the first start"
     )
     parser.add_argument("--due-window", type=float, default=1000.0, help="reminders spread")
-    parser.add_argument("--cache", type=int, default=1000, help="worker's cached tickets")
+    parser.add_argument("--cache", type=int, default=500, help="worker's cached tickets")
     parser.add_argument(
         "--only",
         choices=["throughput", "history", "store", "timers", "mail"],
