@@ -55,7 +55,18 @@ async def test_an_agents_answer_continues_the_customers_thread(
         "suporte@tramita.test",
     )
     assert message["Cc"] == "financeiro@example.com"
-    assert sorted(second.envelope_to) == ["cliente@example.com", "financeiro@example.com"]
+    # One message, two copies: the requester's with their page's link, the contact's
+    # without it.
+    copies = [
+        c for c in smtp_sink.copies_for(tid) if c.message["Message-ID"] == message["Message-ID"]
+    ]
+    assert sorted(c.envelope_to[0] for c in copies) == [
+        "cliente@example.com",
+        "financeiro@example.com",
+    ]
+    assert second.envelope_to == ["cliente@example.com"] and "/c/" in second.text
+    contact = next(c for c in copies if c.envelope_to == ["financeiro@example.com"])
+    assert "/c/" not in contact.text and contact.message["Cc"] == "financeiro@example.com"
     offset = parsedate_to_datetime(str(message["Date"])).utcoffset()
     assert offset is not None and offset.total_seconds() == -3 * 3600, "São Paulo's time"
     assert message["Auto-Submitted"] is None, "an agent's email may be answered"
