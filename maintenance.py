@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,7 +25,7 @@ from activities.archive import ArchiveStore, archived_tickets
 from activities.store import TicketStore
 from api.listing import quote
 from config import Settings, connect
-from observability import configure_logging, settings_or_exit
+from observability import run_process
 from workflows.models import TicketView
 
 logger = logging.getLogger("tramita.maintenance")
@@ -124,16 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         "--from-scratch", action="store_true", help="empty the store before writing it"
     )
     args = parser.parse_args(argv)
-    settings = settings_or_exit()
-    configure_logging(settings)
-    try:
-        status = asyncio.run(_rebuild(settings, args.from_scratch))
-    except Exception:
-        logger.exception("maintenance command failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # the Temporal SDK may abort at interpreter exit (sdk-python#300)
+    run_process("maintenance command", lambda settings: _rebuild(settings, args.from_scratch))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ serves its own request metrics at ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
@@ -107,6 +109,23 @@ def settings_or_exit() -> Settings:
         logging.getLogger("tramita").error("cannot start: %s", error)
         sys.stderr.flush()
         os._exit(2)
+
+
+def run_process(name: str, body: Callable[[Settings], Coroutine[Any, Any, int | None]]) -> NoReturn:
+    """A Tramita process from start to exit: its settings (or exit 2 saying why), its
+    logging, ``body`` on an event loop, and exit with what it returned (0 for None), or 1
+    after logging what failed. Leaves with ``os._exit``: the Temporal SDK's runtime may
+    abort at interpreter exit (sdk-python#300)."""
+    settings = settings_or_exit()
+    configure_logging(settings)
+    try:
+        status: int = asyncio.run(body(settings)) or 0
+    except Exception:
+        logging.getLogger("tramita").exception("%s failed", name)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:

@@ -10,9 +10,7 @@ import asyncio
 import compileall
 import hashlib
 import logging
-import os
 import signal
-import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -32,7 +30,7 @@ from activities.webhooks import WebhookActivities
 from api.schemas import InboundResult
 from api.service import TicketService
 from config import Settings, connect, get_settings
-from observability import configure_logging, settings_or_exit, worker_runtime
+from observability import run_process, worker_runtime
 from workflows.mailbox import MailboxInput, MailboxWorkflow
 from workflows.models import ProfileName
 from workflows.ticket import TicketWorkflow
@@ -171,18 +169,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = settings_or_exit()
-    configure_logging(settings)
-    try:
-        asyncio.run(serve(settings))
-        status = 0
-    except Exception:
-        logger.exception("worker failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK's runtime may abort at interpreter exit (sdk-python#300); leave at once.
-    os._exit(status)
+    run_process("worker", serve)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from config import Settings, connect
-from observability import configure_logging, settings_or_exit
+from observability import run_process
 from workflows.search import ALL_KEYS
 
 logger = logging.getLogger("tramita.run")
@@ -206,16 +205,7 @@ async def run(settings: Settings) -> int:
 
 
 def main() -> None:
-    settings = settings_or_exit()
-    configure_logging(settings)
-    try:
-        status = asyncio.run(run(settings))
-    except Exception:
-        logger.exception("make run failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # the Temporal SDK may abort at interpreter exit (sdk-python#300)
+    run_process("make run", run)
 
 
 if __name__ == "__main__":

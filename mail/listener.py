@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +26,7 @@ from activities.archive import ArchiveStore
 from api.failures import Unavailable
 from api.service import TicketService
 from config import Settings, connect
-from observability import configure_logging, settings_or_exit
+from observability import run_process
 
 logger = logging.getLogger("tramita.listener")
 
@@ -120,17 +118,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = settings_or_exit()
-    configure_logging(settings)
-    try:
-        asyncio.run(serve(settings))
-        status = 0
-    except Exception:
-        logger.exception("mail listener failed")
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # the Temporal SDK may abort at interpreter exit (sdk-python#300)
+    run_process("mail listener", serve)
 
 
 if __name__ == "__main__":
