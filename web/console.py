@@ -120,6 +120,20 @@ def _session(request: Request, web: Web) -> Session | None:
     return web.sessions.read(request.cookies.get(SESSION_COOKIE))
 
 
+def _signed_in(
+    request: Request, *, after: str | None = None
+) -> tuple[Web, Session, TicketService] | Response:
+    """What a console page needs, or where to go instead: sign-in (then back to the page,
+    or to ``after``), or a page saying Temporal is not reachable yet."""
+    web = _web(request)
+    session = _session(request, web)
+    if session is None:
+        return _to_sign_in(request, after=after)
+    if web.tickets is None:
+        return _unavailable()
+    return web, session, web.tickets
+
+
 def _to_sign_in(request: Request, *, after: str | None = None) -> RedirectResponse:
     """To the sign-in form, then back: to ``after`` (a form's page: a form's own address
     takes only POST) or to the page asked for."""
@@ -237,12 +251,10 @@ def _set_cookie(
 
 @router.get("/")
 async def queue_page(request: Request) -> Response:
-    web = _web(request)
-    session = _session(request, web)
-    if session is None:
-        return _to_sign_in(request)
-    if web.tickets is None:
-        return _unavailable()
+    found = _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    web, session, tickets = found
     try:
         # An empty field of the filter form ("Any") is no filter at all.
         query = QueueQuery.model_validate({k: v for k, v in request.query_params.items() if v})
@@ -271,7 +283,7 @@ async def queue_page(request: Request) -> Response:
         descending=sort.startswith("-"),
     )
     offset = (query.page - 1) * PAGE_SIZE
-    rows = await web.tickets.store_rows(store_query, offset=offset, limit=PAGE_SIZE + 1)
+    rows = await tickets.store_rows(store_query, offset=offset, limit=PAGE_SIZE + 1)
     chosen = {k: v for k, v in request.query_params.items() if k != "page" and v}
     return render(
         "console/queue.html.j2",
@@ -300,14 +312,12 @@ def _page_link(chosen: dict[str, str], page: int) -> str:
 
 @router.get("/tickets/{ticket_id}")
 async def ticket_page(request: Request, ticket_id: TicketIdPath) -> Response:
-    web = _web(request)
-    session = _session(request, web)
-    if session is None:
-        return _to_sign_in(request)
-    if web.tickets is None:
-        return _unavailable()
+    found = _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    web, session, tickets = found
     try:
-        view = await web.tickets.current_view(ticket_id)
+        view = await tickets.current_view(ticket_id)
     except Exception as error:
         return _problem(error, session)
     done = request.query_params.get("done")
@@ -330,14 +340,12 @@ async def ticket_content(
     ticket_id: TicketIdPath,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
 ) -> Response:
-    web = _web(request)
-    session = _session(request, web)
-    if session is None:
-        return _to_sign_in(request)
-    if web.tickets is None:
-        return _unavailable()
+    found = _signed_in(request)
+    if isinstance(found, Response):
+        return found
+    _, session, tickets = found
     try:
-        data, readable = await web.tickets.content(ticket_id, sha256, session.principal)
+        data, readable = await tickets.content(ticket_id, sha256, session.principal)
     except Exception as error:
         return _problem(error, session)
     return download(data, readable.content_type, readable.filename, sha256)
@@ -363,12 +371,10 @@ async def run_command(
     ticket_id: TicketIdPath,
     command: Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")],
 ) -> Response:
-    web = _web(request)
-    session = _session(request, web)
-    if session is None:
-        return _to_sign_in(request, after=f"/console/tickets/{ticket_id}")
-    if web.tickets is None:
-        return _unavailable()
+    found = _signed_in(request, after=f"/console/tickets/{ticket_id}")
+    if isinstance(found, Response):
+        return found
+    web, session, tickets = found
     submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if not csrf_ok(session, submitted.get("csrf")):
         return render(
@@ -379,7 +385,7 @@ async def run_command(
             session=session,
         )
     try:
-        view = await web.tickets.current_view(ticket_id)
+        view = await tickets.current_view(ticket_id)
     except Exception as error:
         return _problem(error, session)
     policy = web.policies(view.profile)
@@ -406,7 +412,7 @@ async def run_command(
         else command_from(ROUTE_OF[command], body, session.principal)
     )
     try:
-        await web.tickets.command(
+        await tickets.command(
             ticket_id,
             message,
             principal=session.principal,
@@ -420,7 +426,7 @@ async def run_command(
         return _ticket(
             web,
             session,
-            await web.tickets.current_view(ticket_id),
+            await tickets.current_view(ticket_id),
             status_code=status_code,
             failed=command,
             errors=(_detail(content),),
