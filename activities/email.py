@@ -230,13 +230,16 @@ class EmailActivities:
         message["Date"] = format_datetime(datetime.now(zone(zone_name)))
         message["X-Tramita-Ticket"] = request.ticket_id
         if email.kind.automatic:
-            # RFC 3834: nobody should answer it automatically, and Tramita knows it back.
-            message["Auto-Submitted"] = "auto-generated"
-            message["X-Auto-Response-Suppress"] = "All"
-            message[LOOP_HEADER] = self._domain
+            self._mark_automatic(message)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
+
+    def _mark_automatic(self, message: EmailMessage) -> None:
+        """RFC 3834: nobody should answer it automatically, and Tramita knows it back."""
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message[LOOP_HEADER] = self._domain
 
     def compose_notice(self, request: AgentNoticeInput, address: str) -> EmailMessage:
         values = {
@@ -256,9 +259,7 @@ class EmailActivities:
         message["Date"] = format_datetime(datetime.now(zone(request.timezone or self._timezone)))
         message["X-Tramita-Ticket"] = request.ticket_id
         message[NOTICE_HEADER] = request.notice.value
-        message["Auto-Submitted"] = "auto-generated"
-        message["X-Auto-Response-Suppress"] = "All"
-        message[LOOP_HEADER] = self._domain
+        self._mark_automatic(message)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message

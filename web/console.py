@@ -399,7 +399,7 @@ async def run_command(
             errors=(f"{COMMAND_TITLES.get(command, command)} is not possible now.",),
             values=submitted,
         )
-    body_type = body_model(EditCommand if command == "edit" else ROUTE_OF[command].spec.model)
+    body_type = _body_of(command)
     controls = forms.controls_for(body_type, policy)
     body, problems = forms.read_form(body_type, controls, submitted, web.settings.calendar_timezone)
     if body is None:
@@ -459,6 +459,11 @@ def _problem(error: Exception, session: Session) -> Response:
     )
 
 
+def _body_of(command: str) -> type[BaseModel]:
+    """A command's form is its API body (edit's is PATCH /tickets/{id}'s)."""
+    return body_model(EditCommand if command == "edit" else ROUTE_OF[command].spec.model)
+
+
 def _ticket(
     web: Web,
     session: Session,
@@ -474,7 +479,7 @@ def _ticket(
     offered = lifecycle.offered(view, policy)
     command_forms = []
     for name in offered:
-        body_type = body_model(EditCommand if name == "edit" else ROUTE_OF[name].spec.model)
+        body_type = _body_of(name)
         command_forms.append(
             forms.Form(
                 command=name,
