@@ -365,36 +365,21 @@ class InboundRouter:
     ) -> tuple[Outcome, str | None]:
         language = self._policies(ticket.profile).language
         text = new_text(mail.text, mail.subject) or NO_TEXT[language]
+        # The same message either way; only whose it is differs.
+        message = {
+            "actor": mail.sender or "system",
+            "body": text,
+            "subject": mail.subject[:998] or None,
+            "message_id": mail.message_id,
+            "from_address": mail.sender,
+            "attachments": kept.attachments,
+            "full_body_ref": kept.full_text,
+            "raw_ref": kept.raw,
+        }
         if not theirs:
-            await self._send(
-                ticket,
-                ThirdPartyMessageCommand(
-                    actor=mail.sender or "system",
-                    body=text,
-                    subject=mail.subject[:998] or None,
-                    message_id=mail.message_id,
-                    from_address=mail.sender,
-                    attachments=kept.attachments,
-                    full_body_ref=kept.full_text,
-                    raw_ref=kept.raw,
-                ),
-                mail,
-            )
+            await self._send(ticket, ThirdPartyMessageCommand(**message), mail)
             return "third_party", ticket.id
-        view = await self._send(
-            ticket,
-            CustomerReplyCommand(
-                actor=mail.sender or "system",
-                body=text,
-                subject=mail.subject[:998] or None,
-                message_id=mail.message_id,
-                from_address=mail.sender,
-                attachments=kept.attachments,
-                full_body_ref=kept.full_text,
-                raw_ref=kept.raw,
-            ),
-            mail,
-        )
+        view = await self._send(ticket, CustomerReplyCommand(**message), mail)
         reopened = ticket.status is Status.RESOLVED and view.status is Status.IN_PROGRESS
         return ("reopen" if reopened else "reply"), ticket.id
 
