@@ -13,7 +13,6 @@ import asyncio
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -24,17 +23,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 
+from activities.database import engine_for
 from activities.store import metadata as store_metadata
 from activities.store import name_follow_up, put_row
 from workflows.models import ArchiveInput, Status, TicketView
@@ -65,24 +63,6 @@ class ArchiveFilters:
     assignee: str | None = None
     requester: str | None = None
     category: str | None = None
-
-
-def engine_for(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        # A database server may drop idle connections; a SQLite file cannot.
-        return create_engine(url, pool_pre_ping=True)
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    event.listen(engine, "connect", _write_ahead_log)
-    return engine
-
-
-def _write_ahead_log(connection: Any, _record: Any) -> None:
-    """A SQLite archive file in WAL mode: the API reading a list does not hold back the
-    worker archiving a closed ticket, and each write costs half the CPU (no rollback
-    journal created and deleted per commit). Commits stay durable (synchronous FULL)."""
-    connection.execute("PRAGMA journal_mode=WAL")
 
 
 class ArchiveStore:

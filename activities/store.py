@@ -23,7 +23,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -39,18 +38,17 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
-    event,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from temporalio import activity
 
+from activities.database import engine_for
 from workflows.addresses import canonical
 from workflows.models import Priority, Status, TicketView
 
@@ -225,21 +223,6 @@ def name_follow_up(connection: Connection, ticket_id: str, follow_up_id: str) ->
     connection.execute(update(tickets).where(tickets.c.id == ticket_id).values(view=stored))
 
 
-def store_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return create_engine(url, pool_pre_ping=True)
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    event.listen(engine, "connect", _sqlite_for_a_rebuildable_store)
-    return engine
-
-
-def _sqlite_for_a_rebuildable_store(connection: Any, _record: Any) -> None:
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-
-
 MAX_SEARCH_WORDS = 10
 
 
@@ -256,7 +239,7 @@ class TicketStore:
 
     @classmethod
     def from_url(cls, url: str) -> TicketStore:
-        return cls(store_engine(url))
+        return cls(engine_for(url, durable=False))
 
     @property
     def engine(self) -> Engine:
