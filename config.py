@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -24,7 +25,8 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
-from workflows.models import CalendarSnapshot, ProfileName
+from profiles import Profiles, ProfilesFileError, load_profiles
+from workflows.models import BuiltInProfile, CalendarSnapshot, ProfileName
 
 _WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
@@ -78,6 +80,8 @@ DEVELOPMENT_SECRET_KEY = "tramita-development-secret-key-not-for-production"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAMITA_", extra="ignore")
 
+    _profiles: Profiles = PrivateAttr()
+
     env: Literal["development", "production"] = "development"
 
     temporal_address: str = "localhost:7233"
@@ -91,7 +95,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[dict[str, ApiKey], NoDecode] = Field(
         default_factory=lambda: dict(DEVELOPMENT_API_KEYS)
     )
-    default_profile: ProfileName = ProfileName.SUPPORT
+    default_profile: ProfileName = BuiltInProfile.SUPPORT.value
+    profiles_file: Path | None = None
+    """A TOML file of the deployment's own profiles (README, "Processes and SLAs"); read
+    when the settings load, so a bad file stops every process at start."""
 
     calendar_country: str | None = "BR"
     calendar_subdivision: str | None = None
@@ -263,6 +270,32 @@ class Settings(BaseSettings):
             self.attachments_dir = self.data_dir / "attachments"
         return self
 
+    @model_validator(mode="after")
+    def _profiles_in_force(self) -> Settings:
+        """Read the profiles file, and check that every setting naming a profile names
+        one in force."""
+        try:
+            self._profiles = load_profiles(self.profiles_file, self.calendar_template())
+        except ProfilesFileError as error:
+            raise ValueError(f"TRAMITA_PROFILES_FILE {error}") from None
+        named = [
+            ("TRAMITA_DEFAULT_PROFILE", self.default_profile),
+            *(("TRAMITA_INBOUND_ADDRESSES", p) for p in self.inbound_addresses.values()),
+            *(("TRAMITA_IMAP_MAILBOXES", m.profile) for m in self.imap_mailboxes if m.profile),
+        ]
+        for setting, profile in named:
+            if profile not in self._profiles:
+                raise ValueError(
+                    f"{setting} names profile {profile!r}, which is not in force "
+                    f"(in force: {', '.join(self._profiles)})"
+                )
+        return self
+
+    @property
+    def profiles(self) -> Profiles:
+        """The built-in profiles and those of ``TRAMITA_PROFILES_FILE``."""
+        return self._profiles
+
     @property
     def content_directory(self) -> Path:
         return self.attachments_dir or self.data_dir / "attachments"
@@ -356,7 +389,10 @@ def load_settings(**values: Any) -> Settings:
                 parts[1] = "<one of the keys>"  # the dict key is the API key itself
             place = ".".join(parts)
             name, _, rest = place.partition(".")
-            setting = f"TRAMITA_{name.upper()}{'.' + rest if rest else ''}" if name else "settings"
+            if not name:  # a rule across settings: its message names them
+                reasons.append(problem["msg"].removeprefix("Value error, "))
+                continue
+            setting = f"TRAMITA_{name.upper()}{'.' + rest if rest else ''}"
             reasons.append(f"{setting}: {problem['msg']}")
         raise SettingsError("; ".join(reasons)) from None
 

@@ -105,6 +105,7 @@ def build_worker(
         activities=[
             email.send,
             email.notify_agent,
+            email.tell_of_sla,
             webhooks.deliver,
             archive.archive,
             StoreActivities(ticket_store).store,

@@ -99,7 +99,7 @@ class ArchiveStore:
         document: dict[str, Any] = view.model_dump(mode="json")
         row: dict[str, Any] = {
             "id": view.id,
-            "profile": view.profile.value,
+            "profile": view.profile,
             "status": view.status.value,
             "title": view.title,
             "assignee": view.assignee.id if view.assignee else None,

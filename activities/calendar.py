@@ -34,15 +34,16 @@ def build_calendar_snapshot(request: CalendarRequest) -> CalendarSnapshot:
                 f"no holiday calendar for country {request.country!r}"
                 f" and subdivision {request.subdivision!r}"
             ) from exc
-        days = tuple(sorted(table.keys()))
+        days = tuple(table.keys())
     return CalendarSnapshot(
         timezone=request.timezone,
         work_days=request.work_days,
         opens_at=request.opens_at,
         closes_at=request.closes_at,
-        holidays=days,
+        holidays=tuple(sorted({*days, *request.closed_dates})),
         country=request.country,
         subdivision=request.subdivision,
+        closed_dates=request.closed_dates,
         valid_until=date(last_year, 12, 31),
     )
 

@@ -28,7 +28,13 @@ from activities.templates import render
 from mail.classify import LOOP_HEADER
 from web import links
 from workflows.addresses import same_address
-from workflows.models import AgentNoticeInput, EmailInput, EmailResult, SendEmailEffect
+from workflows.models import (
+    AgentNoticeInput,
+    EmailInput,
+    EmailResult,
+    SendEmailEffect,
+    SlaAlertInput,
+)
 from workflows.zones import zone
 
 logger = logging.getLogger(__name__)
@@ -263,6 +269,61 @@ class EmailActivities:
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
+
+    def compose_sla_alert(self, request: SlaAlertInput, to: Sequence[str]) -> EmailMessage:
+        effect = request.alert
+        clock = effect.clock
+        local = zone(request.timezone or self._timezone)
+        due = clock.breached_at or clock.target_at or clock.as_of
+        values = {
+            "ticket_ref": reference(request.ticket_id).strip("[]"),
+            "title": request.title or request.ticket_id,
+            "alert": effect.alert.value,
+            "metric": clock.metric.value,
+            "target": clock.target,
+            "priority": request.priority.value,
+            "due_at": f"{due.astimezone(local):%Y-%m-%d %H:%M}",
+            "timezone": request.timezone or self._timezone,
+            "console_link": links.console_url(self._public_url, request.ticket_id),
+        }
+        rendered = render("sla_alert", request.language, values)
+        message = EmailMessage()
+        message["From"] = formataddr((self._team or self._address, self._address))
+        message["To"] = ", ".join(to)
+        message["Subject"] = with_reference(" ".join(rendered.subject.split()), request.ticket_id)
+        message["Message-ID"] = f"<ticket-{request.ticket_id}.{effect.seq}.sla@{self._domain}>"
+        message["Date"] = format_datetime(datetime.now(local))
+        message["X-Tramita-Ticket"] = request.ticket_id
+        message[NOTICE_HEADER] = effect.alert.value
+        self._mark_automatic(message)
+        message.set_content(rendered.text)
+        message.add_alternative(rendered.html, subtype="html")
+        return message
+
+    @activity.defn(name="tell_of_sla")
+    async def tell_of_sla(self, request: SlaAlertInput) -> tuple[str, ...]:
+        """Tells the assignee of an SLA warning or breach, or the SLA's supervisors when
+        the ticket has no assignee or Tramita has no address for them. Returns who was
+        told (nobody: no address anywhere, nothing to retry)."""
+        effect = request.alert
+        agent_address = self._agent_emails.get(effect.agent) if effect.agent else None
+        to = (agent_address,) if agent_address else tuple(effect.supervisors)
+        if not to:
+            logger.warning(
+                "SLA alert has nobody to go to",
+                extra={"ticket_id": request.ticket_id, "alert": effect.alert.value},
+            )
+            return ()
+        await heartbeating(self._sender.send(self.compose_sla_alert(request, to)))
+        logger.info(
+            "SLA alert sent",
+            extra={
+                "ticket_id": request.ticket_id,
+                "alert": effect.alert.value,
+                "metric": effect.clock.metric.value,
+            },
+        )
+        return to
 
     @activity.defn(name="notify_agent")
     async def notify_agent(self, request: AgentNoticeInput) -> bool:

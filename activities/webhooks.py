@@ -75,7 +75,7 @@ def _digest(url: str) -> str:
 def webhook_body(request: WebhookInput) -> bytes:
     payload = {
         "ticket_id": request.ticket_id,
-        "profile": request.profile.value,
+        "profile": request.profile,
         "event": request.effect.event,
         "seq": request.effect.seq,
         "from_status": request.effect.from_status.value if request.effect.from_status else None,
@@ -83,6 +83,8 @@ def webhook_body(request: WebhookInput) -> bytes:
         "status_label": request.status_label,
         "occurred_at": request.occurred_at.isoformat(),
     }
+    if request.effect.sla is not None:
+        payload["sla"] = request.effect.sla.model_dump(mode="json")
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 

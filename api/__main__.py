@@ -11,10 +11,10 @@ from api.limits import guarded_protocol
 from api.main import create_app
 from config import Settings
 from observability import configure_logging, settings_or_exit
-from workflows.policy import PolicySource, policy_for
+from workflows.policy import PolicySource
 
 
-def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
+def serve(settings: Settings, *, policies: PolicySource | None = None) -> bool:
     """Serves until SIGINT or SIGTERM; False when the server could not start."""
     server = uvicorn.Server(
         uvicorn.Config(
@@ -37,7 +37,7 @@ def serve(settings: Settings, *, policies: PolicySource = policy_for) -> bool:
     return server.started
 
 
-def main(policies: PolicySource = policy_for) -> None:
+def main(policies: PolicySource | None = None) -> None:
     settings = settings_or_exit()
     configure_logging(settings)
     started = serve(settings, policies=policies)

@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from api.failures import InvalidRequest, TicketNotFound, TooManyRequests, Unavailable
 from api.gateway import unavailable_from
 from web.pages import PageRateLimited, page_for_failure, rate_limited_page
+from workflows.policy import UnknownProfile
 from workflows.transaction import CommandRejected
 
 logger = logging.getLogger("tramita.api")
@@ -92,6 +93,8 @@ def answer_for(exc: Exception) -> Answer | None:
         return unavailable_body(exc)
     if isinstance(exc, InvalidRequest):
         return 422, {"error": exc.code, "detail": exc.detail}, None
+    if isinstance(exc, UnknownProfile):
+        return 422, {"error": "unknown_profile", "detail": str(exc)}, None
     if isinstance(exc, TooManyRequests):
         body = {"error": "rate_limited", "detail": exc.detail}
         return 429, body, {"Retry-After": str(exc.retry_after)}
@@ -120,7 +123,14 @@ def install_error_handlers(app: FastAPI) -> None:
         assert answer is not None  # registered only for the types answer_for knows
         return _json(*answer)
 
-    for failure in (TicketNotFound, CommandRejected, Unavailable, InvalidRequest, TooManyRequests):
+    for failure in (
+        TicketNotFound,
+        CommandRejected,
+        Unavailable,
+        InvalidRequest,
+        TooManyRequests,
+        UnknownProfile,
+    ):
         app.add_exception_handler(failure, domain_failure)
 
     @app.exception_handler(PageRateLimited)

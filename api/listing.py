@@ -60,7 +60,7 @@ def store_query(filters: TicketFilters) -> StoreQuery:
         wait_reason=filters.wait_reason.value if filters.wait_reason else None,
         release=filters.release,
         priority=filters.priority,
-        profile=filters.profile.value if filters.profile else None,
+        profile=filters.profile if filters.profile else None,
         inbox_of=filters.viewer if filters.view == "inbox" else None,
         waiting_for=filters.viewer if filters.view == "own_work" else None,
         text=filters.text,
@@ -101,7 +101,7 @@ class TicketLister:
 def summary_of(row: StoredRow) -> TicketSummary:
     return TicketSummary(
         id=row.id,
-        profile=ProfileName(row.profile),
+        profile=row.profile,
         status=row.status,
         status_label=row.status_label,
         title=row.title,

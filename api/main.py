@@ -21,13 +21,13 @@ from activities.archive import ArchiveStore
 from api.errors import install_error_handlers
 from api.limits import RateLimiter, RequestBodyGuard
 from api.metrics import RequestMetrics
-from api.routes import commands, docs, health, inbound, releases, tickets
+from api.routes import commands, docs, health, inbound, profiles, releases, tickets
 from api.service import TicketService
 from config import Settings, connect, get_settings
 from web import console, customer
 from web.pages import STATIC
 from web.sessions import Sessions
-from workflows.policy import PolicySource, policy_for
+from workflows.policy import PolicySource
 
 logger = logging.getLogger("tramita.api")
 
@@ -47,10 +47,12 @@ def create_app(
     settings: Settings | None = None,
     client: Client | None = None,
     *,
-    policies: PolicySource = policy_for,
+    policies: PolicySource | None = None,
 ) -> FastAPI:
-    """The API. ``policies`` gives new tickets their rules (the bench shortens the timers)."""
+    """The API. ``policies`` gives new tickets their rules: by default the profiles in
+    force (``settings.profiles``); the bench shortens the timers."""
     settings = settings or get_settings()
+    policies = policies or settings.profiles
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(
         tickets.router,
         commands.router,
         releases.router,
+        profiles.router,
         inbound.router,
         health.router,
         console.router,

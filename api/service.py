@@ -61,7 +61,7 @@ from workflows.models import (
     TicketView,
     long_text_fields,
 )
-from workflows.policy import PolicySource, policy_for
+from workflows.policy import PolicySource
 from workflows.records import Readable
 from workflows.search import TICKET_RELEASE, TICKET_STATUS, TICKET_WAIT_REASON
 from workflows.transaction import CommandRejected
@@ -116,11 +116,11 @@ class TicketService:
         archive: ArchiveStore,
         *,
         rpc_timeout: timedelta,
-        policies: PolicySource = policy_for,
+        policies: PolicySource | None = None,
         store: TicketStore | None = None,
     ) -> None:
         self._settings = settings
-        self._policies = policies
+        self._policies = policies or settings.profiles
         self._archive = archive
         self.store = store or TicketStore(archive.engine)
         self._client = client
@@ -134,7 +134,7 @@ class TicketService:
             MailLedger(archive),
             self.contents,
             settings,
-            policies,
+            self._policies,
         )
 
     # ------------------------------------------------------------------ reading
@@ -174,11 +174,16 @@ class TicketService:
 
     # ------------------------------------------------------------------ opening
 
-    def calendar(self) -> CalendarSnapshot:
-        year = datetime.now(UTC).year
-        return _calendar(
-            self._settings.calendar_template(), year, self._settings.calendar_years_ahead
+    def calendar(self, profile: ProfileName) -> CalendarSnapshot:
+        """A new ticket's calendar: its profile's, with holidays a few years ahead."""
+        profiles = self._settings.profiles
+        template = (
+            profiles.calendar_for(profile)
+            if profile in profiles
+            else self._settings.calendar_template()
         )
+        year = datetime.now(UTC).year
+        return _calendar(template, year, self._settings.calendar_years_ahead)
 
     async def _ticket_input(
         self,
@@ -188,6 +193,8 @@ class TicketService:
         actor: str,
         follow_up_of: str | None = None,
     ) -> TicketInput:
+        profile = request.profile or self._settings.default_profile
+        policy = self._policies(profile)  # an unknown profile: refused before anything
         fields = request.ticket_fields()
         if fields.description is not None and texts.needs_storing(fields.description):
             stored = await asyncio.to_thread(self.contents.put_text, fields.description)
@@ -208,8 +215,8 @@ class TicketService:
                 )
         return TicketInput(
             ticket_id=ticket_id,
-            policy=self._policies(request.profile or self._settings.default_profile),
-            calendar=self.calendar(),
+            policy=policy,
+            calendar=self.calendar(profile),
             deliver_webhooks=bool(self._settings.webhook_urls),
             notify_agents=bool(self._settings.agent_emails),
             archive_locally=True,

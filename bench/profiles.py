@@ -23,6 +23,7 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     Command,
     Offset,
     OffsetUnit,
@@ -108,9 +109,9 @@ def standard_steps(profile: ProfileName) -> Sequence[Step]:
             {"assignee": AGENT, "kind": "human"},
         )
     ]
-    if profile is ProfileName.ENATE:
+    if profile is BuiltInProfile.ENATE:
         steps.append(Step("start", StartCommand(actor=AGENT), "start", {}))
-    wait_days = {"days": 10} if profile is ProfileName.ENATE else {}
+    wait_days = {"days": 10} if profile is BuiltInProfile.ENATE else {}
     steps += [
         Step(
             "wait",

@@ -48,9 +48,7 @@ from bench.stack import (
 )
 from config import Settings, connect
 from tests.support.dovecot import Dovecot
-from workflows.models import (
-    ProfileName,
-)
+from workflows.models import BuiltInProfile
 
 logger = logging.getLogger("tramita.bench")
 
@@ -143,10 +141,10 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                 await throughput(client, settings, args, run, results, CpuMeter(list(parts)))
             if "history" in wanted:
                 results["history"] = {
-                    profile.value: await history_of_standard_lifecycle(
+                    str(profile): await history_of_standard_lifecycle(
                         client, settings, profile, run
                     )
-                    for profile in ProfileName
+                    for profile in BuiltInProfile
                 }
             for part in parts[1:]:
                 await part.stop()

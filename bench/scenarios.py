@@ -48,6 +48,7 @@ from workflows import lifecycle
 from workflows.commands import spec_of
 from workflows.messages import AssignCommand, WaitCommand
 from workflows.models import (
+    BuiltInProfile,
     CalendarRequest,
     CalendarSnapshot,
     CommandResult,
@@ -177,7 +178,7 @@ def _timed(result: Throughput, step: str, started: float) -> None:
 async def ceiling(
     client: Client, settings: Settings, count: int, concurrency: int, run: str
 ) -> Throughput:
-    updates = len(standard_steps(ProfileName.SUPPORT))
+    updates = len(standard_steps(BuiltInProfile.SUPPORT))
 
     async def one(number: int, result: Throughput) -> None:
         started = time.perf_counter()
@@ -221,10 +222,10 @@ async def ticket_shape(client: Client, settings: Settings, run: str) -> TicketSh
     update left armed, and the search attributes it started with.
     """
     handle = await run_standard_lifecycle(
-        client, settings, f"shape{run}", ProfileName.SUPPORT, calendar_for(settings)
+        client, settings, f"shape{run}", BuiltInProfile.SUPPORT, calendar_for(settings)
     )
     history = await handle.fetch_history()
-    names = [step.name for step in standard_steps(ProfileName.SUPPORT)]
+    names = [step.name for step in standard_steps(BuiltInProfile.SUPPORT)]
     steps: list[ShapedStep] = []
     closing: list[ShapedAttribute] = []
     in_update = patched = False
@@ -453,7 +454,7 @@ async def client_lifecycles(
 
     async def one(number: int, result: Throughput) -> None:
         await run_standard_lifecycle(
-            client, settings, f"c{run}{number}", ProfileName.SUPPORT, calendar, result
+            client, settings, f"c{run}{number}", BuiltInProfile.SUPPORT, calendar, result
         )
 
     return await _closed_loop("temporal client", count, concurrency, one)
@@ -470,7 +471,7 @@ async def client_lifecycles_without_store(
             client,
             settings,
             f"n{run}{number}",
-            ProfileName.SUPPORT,
+            BuiltInProfile.SUPPORT,
             calendar,
             result,
             keep_store=False,
@@ -503,11 +504,11 @@ async def http_lifecycles(
 ) -> Throughput:
     base = f"http://{settings.api_host}:{settings.api_port}"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    steps = standard_steps(ProfileName.SUPPORT)
+    steps = standard_steps(BuiltInProfile.SUPPORT)
     agent = {"Authorization": f"Bearer {AGENT_KEY}"}
     requester = {"Authorization": f"Bearer {REQUESTER_KEY}"}
     body = {
-        "profile": ProfileName.SUPPORT.value,
+        "profile": BuiltInProfile.SUPPORT.value,
         **FIELDS.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
     }
 
@@ -572,7 +573,7 @@ async def history_of_standard_lifecycle(
     client: Client, settings: Settings, profile: ProfileName, run: str
 ) -> dict[str, Any]:
     handle = await run_standard_lifecycle(
-        client, settings, f"s{run}{profile.value}", profile, calendar_for(settings)
+        client, settings, f"s{run}{profile}", profile, calendar_for(settings)
     )
     return history_summary(await handle.fetch_history())
 
@@ -612,7 +613,7 @@ def waiting_ticket(
     one start puts it where three commands would; the workflow then arms the reminder
     from that state exactly as after a continue-as-new.
     """
-    policy = reminder_policy(ProfileName.SUPPORT, first_reminder)
+    policy = reminder_policy(BuiltInProfile.SUPPORT, first_reminder)
     waited_at = reminder_due - first_reminder
     state = lifecycle.new_ticket(
         ticket_id=ticket_id,

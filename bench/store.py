@@ -23,9 +23,9 @@ from config import Settings
 from workflows import lifecycle
 from workflows.messages import AssignCommand, NoteCommand, ResolveCommand, WaitCommand
 from workflows.models import (
+    BuiltInProfile,
     Nature,
     Priority,
-    ProfileName,
     ResolutionMethod,
     TicketFields,
     TicketView,
@@ -46,7 +46,7 @@ def desk(count: int, settings: Settings) -> list[TicketView]:
     customer, resolved, with varied titles, requesters, agents and priorities."""
     chance = random.Random(7)
     calendar = calendar_for(settings)
-    policy = policy_for(ProfileName.SUPPORT)
+    policy = policy_for(BuiltInProfile.SUPPORT)
     started = datetime.now(UTC) - timedelta(days=30)
     views = []
     for number in range(count):

@@ -23,9 +23,9 @@ from activities.archive import ArchiveFilters, ArchiveStore
 from tests.api.helpers import AGENT, SYSTEM, post, ticket_body
 from tests.support.temporal import eventually
 from workflows.models import (
+    BuiltInProfile,
     Links,
     Priority,
-    ProfileName,
     Status,
     TicketView,
     workflow_id_for,
@@ -37,7 +37,7 @@ def closed_view(ticket_id: str, **overrides: Any) -> TicketView:
     now = datetime(2026, 11, 23, 13, tzinfo=UTC)
     fields: dict[str, Any] = {
         "id": ticket_id,
-        "profile": ProfileName.ENATE,
+        "profile": BuiltInProfile.ENATE,
         "status": Status.CLOSED,
         "status_label": "Closed / Fechado",
         "title": "t",

@@ -18,7 +18,7 @@ def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.temporal_address == "localhost:7233"
     assert settings.temporal_namespace == "default"
     assert settings.task_queue == "tramita-tickets"
-    assert settings.default_profile.value == "support"
+    assert settings.default_profile == "support"
     assert settings.calendar_country == "BR"
     assert settings.calendar_timezone == "America/Sao_Paulo"
     assert settings.business_hours == (time(8), time(18))

@@ -20,7 +20,7 @@ from tests.support.temporal import start_ticket
 from tests.workflows.test_lifecycle_table import CELLS, SAMPLES
 from workflows.commands import BY_NAME, SPECS
 from workflows.messages import NoteCommand
-from workflows.models import Command, CommandResult, DeadlineKind, EventType, ProfileName
+from workflows.models import BuiltInProfile, Command, CommandResult, DeadlineKind, EventType
 from workflows.policy import PROFILES
 from workflows.ticket import TicketWorkflow
 from workflows.timers import LABEL_KEYS, TIMERS
@@ -71,7 +71,7 @@ def test_every_command_someone_sends_has_a_route() -> None:
 
 def test_every_command_has_a_row_in_both_transition_tables() -> None:
     assert set(SAMPLES) == set(BY_NAME)
-    for profile in ProfileName:
+    for profile in BuiltInProfile:
         assert {command for p, _, command, _ in CELLS if p is profile} == set(BY_NAME)
 
 

@@ -32,8 +32,8 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     Command,
-    ProfileName,
     ResolutionMethod,
     Status,
     TicketView,
@@ -93,7 +93,7 @@ async def test_a_thousand_tickets_under_random_commands_keep_their_invariants(
     rng = random.Random(20261122)
     plans = [
         (
-            ProfileName.ENATE if n % 2 else ProfileName.SUPPORT,
+            BuiltInProfile.ENATE if n % 2 else BuiltInProfile.SUPPORT,
             [rng.choice(CHOICES) for _ in range(COMMANDS_PER_TICKET)],
         )
         for n in range(TICKETS)

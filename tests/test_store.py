@@ -47,11 +47,11 @@ from workflows.messages import (
 )
 from workflows.models import (
     Assignee,
+    BuiltInProfile,
     Command,
     CommandResult,
     EventType,
     Priority,
-    ProfileName,
     ResolutionMethod,
     Status,
     TicketView,
@@ -72,7 +72,7 @@ def varied_views(count: int, seed: int = 7) -> list[TicketView]:
     chance = random.Random(seed)
     views = []
     for number in range(count):
-        profile = chance.choice(list(ProfileName))
+        profile = chance.choice(list(BuiltInProfile))
         state = state_named(profile, chance.choice(STATES))
         fields = state.fields.model_copy(
             update={
@@ -170,7 +170,7 @@ def test_lists_filter_sort_search_and_page_as_asked(database_url: str) -> None:
 def test_listed_times_are_the_views_moments_in_utc(database_url: str) -> None:
     """SQLite keeps no offset: a row must not come back as a naive local time."""
     store = TicketStore.from_url(database_url)
-    driver = Driver(ProfileName.SUPPORT)
+    driver = Driver(BuiltInProfile.SUPPORT)
     driver.do(AssignCommand(actor="ana", assignee="ana"))
     view = lifecycle.view(driver.state, driver.policy)
     shifted = view.model_copy(
@@ -184,7 +184,7 @@ def test_listed_times_are_the_views_moments_in_utc(database_url: str) -> None:
 
 def test_an_older_view_never_overwrites_a_newer_one(database_url: str) -> None:
     store = TicketStore.from_url(database_url)
-    driver = Driver(ProfileName.SUPPORT)
+    driver = Driver(BuiltInProfile.SUPPORT)
     older = lifecycle.view(driver.state, driver.policy)
     driver.do(AssignCommand(actor="ana", assignee="ana"))
     newer = lifecycle.view(driver.state, driver.policy)
@@ -290,7 +290,7 @@ async def test_the_store_reads_as_the_workflow_after_every_command(
 ) -> None:
     settings, store, _ = store_worker
     chance = random.Random(seed)
-    for profile in ProfileName:
+    for profile in BuiltInProfile:
         handle = await start_ticket(time_env.client, settings.task_queue, profile=profile)
         view = await same_in_store_and_workflow(handle, store)
         steps = 0
@@ -386,12 +386,12 @@ async def test_a_rebuild_gives_back_the_same_rows(
 ) -> None:
     settings, store, archive = dev_backend
     client = dev_env.client
-    for profile in ProfileName:
+    for profile in BuiltInProfile:
         handle = await start_ticket(client, settings.task_queue, profile=profile)
         await send(handle, AssignCommand(actor="ana", assignee="bruno"))
         closing = await start_ticket(client, settings.task_queue, profile=profile)
         await send(closing, AssignCommand(actor="ana", assignee="ana"))
-        if profile is ProfileName.ENATE:
+        if profile is BuiltInProfile.ENATE:
             await send(closing, ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
             await closing.result()
     # A ticket closed so long ago that Temporal has forgotten it: only the archive has it.

@@ -33,6 +33,7 @@ from workflows import lifecycle
 from workflows.messages import EditCommand
 from workflows.models import (
     TICKET_ID_PATTERN,
+    BuiltInProfile,
     Command,
     Priority,
     ProfileName,
@@ -275,7 +276,7 @@ async def queue_page(request: Request) -> Response:
         category=query.category or None,
         wait_reason=query.wait_reason.value if query.wait_reason else None,
         priority=query.priority,
-        profile=query.profile.value if query.profile else None,
+        profile=query.profile if query.profile else None,
         inbox_of=me if query.queue == "inbox" else None,
         waiting_for=me if query.queue == "waiting" else None,
         text=query.q or None,
@@ -298,7 +299,7 @@ async def queue_page(request: Request) -> Response:
         statuses=[s for s in Status if s is not Status.CLOSED] + [Status.CLOSED],
         wait_reasons=list(WaitReason),
         priorities=list(Priority),
-        profiles=list(ProfileName),
+        profiles=list(BuiltInProfile),
         timezone=web.settings.calendar_timezone,
     )
 

@@ -102,3 +102,59 @@ def apply_offset(start: datetime, offset: Offset, calendar: CalendarSnapshot) ->
             return _from_local(local.date() + timedelta(days=offset.amount), local, calendar)
         case OffsetUnit.BUSINESS_DAYS:
             return add_business_days(start, offset.amount, calendar)
+        case OffsetUnit.BUSINESS_HOURS:
+            return add_business_seconds(start, offset.amount * 3600, calendar)
+        case OffsetUnit.BUSINESS_MINUTES:
+            return add_business_seconds(start, offset.amount * 60, calendar)
+    raise ValueError(f"unknown offset unit {offset.unit!r}")
+
+
+def business_day_seconds(calendar: CalendarSnapshot) -> int:
+    """How long a business day is (opening to closing), in seconds."""
+    opens = calendar.opens_at.hour * 3600 + calendar.opens_at.minute * 60
+    closes = calendar.closes_at.hour * 3600 + calendar.closes_at.minute * 60
+    return closes - opens
+
+
+def _business_window(day: date, calendar: CalendarSnapshot) -> tuple[datetime, datetime]:
+    """A business day's opening and closing instants (UTC)."""
+    tz = zone(calendar.timezone)
+    opens = datetime.combine(day, calendar.opens_at, tzinfo=tz).astimezone(UTC)
+    closes = datetime.combine(day, calendar.closes_at, tzinfo=tz).astimezone(UTC)
+    return opens, closes
+
+
+def business_seconds(start: datetime, end: datetime, calendar: CalendarSnapshot) -> int:
+    """The business time between ``start`` and ``end``, in whole seconds (0 if reversed)."""
+    if end <= start:
+        return 0
+    total = 0.0
+    day = to_local(start, calendar).date()
+    last = to_local(end, calendar).date()
+    while day <= last:
+        if is_business_day(day, calendar):
+            opens, closes = _business_window(day, calendar)
+            overlap = (min(closes, end) - max(opens, start)).total_seconds()
+            if overlap > 0:
+                total += overlap
+        day += timedelta(days=1)
+    return int(total)
+
+
+def add_business_seconds(start: datetime, seconds: int, calendar: CalendarSnapshot) -> datetime:
+    """The instant ``seconds`` of business time after ``start`` (``start`` itself for 0)."""
+    if seconds <= 0:
+        return start.astimezone(UTC)
+    remaining = float(seconds)
+    day = to_local(start, calendar).date()
+    for _ in range(_MAX_SEARCH_DAYS * 10):
+        if is_business_day(day, calendar):
+            opens, closes = _business_window(day, calendar)
+            begin = max(opens, start)
+            available = (closes - begin).total_seconds()
+            if available > 0:
+                if remaining <= available:
+                    return begin + timedelta(seconds=remaining)
+                remaining -= available
+        day += timedelta(days=1)
+    raise ValueError("the calendar has no business time in a hundred years")

@@ -382,7 +382,7 @@ def _check_wait(
         allowed = ", ".join(sorted(r.value for r in policy.wait_reasons - {WaitReason.SPLIT}))
         raise rejection(
             state,
-            f"the {policy.name.value} profile has no {reason.value!r} wait; use one of: {allowed}",
+            f"the {policy.name} profile has no {reason.value!r} wait; use one of: {allowed}",
             "invalid_command",
         )
     accepted = _WAIT_FIELDS[reason]
@@ -407,7 +407,7 @@ def _check_wait(
         ):
             raise rejection(
                 state,
-                f"the {policy.name.value} profile times customer waits itself; "
+                f"the {policy.name} profile times customer waits itself; "
                 "'days' and 'close_if_no_response' are not accepted",
                 "invalid_command",
             )
@@ -552,7 +552,7 @@ def _check_method(state: TicketState, method: ResolutionMethod, policy: ProfileP
     if method not in policy.resolution_methods:
         raise rejection(
             state,
-            f"the {policy.name.value} profile does not allow {method.value!r}: it would close "
+            f"the {policy.name} profile does not allow {method.value!r}: it would close "
             "the ticket by hand, and closing is always automatic here",
         )
 
@@ -947,9 +947,7 @@ def _check_qualify(
     state: TicketState, command: QualifyCommand, now: datetime, policy: ProfilePolicy
 ) -> None:
     if not policy.qualification_enabled:
-        raise rejection(
-            state, f"the {policy.name.value} profile has no qualification", "invalid_command"
-        )
+        raise rejection(state, f"the {policy.name} profile has no qualification", "invalid_command")
     if not command.requester_only:
         return
     if not reviews_qualification(state.fields.requester_kind, policy):
@@ -1078,7 +1076,7 @@ def _check_split(
 ) -> None:
     if not policy.split_enabled:
         raise rejection(
-            state, f"the {policy.name.value} profile does not split tickets", "invalid_command"
+            state, f"the {policy.name} profile does not split tickets", "invalid_command"
         )
     for index, child in enumerate(command.children):
         if not child.title:
@@ -1096,7 +1094,7 @@ def _check_split(
             raise rejection(
                 state,
                 f"children[{index}]: a child ticket keeps its parent's profile "
-                f"({state.profile.value}), not {child.profile.value}",
+                f"({state.profile}), not {child.profile}",
                 "invalid_command",
             )
     ids = child_ids(state, command.children)

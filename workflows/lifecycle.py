@@ -59,6 +59,7 @@ from workflows.transaction import (
     STATUS_EVENTS,
     CommandRejected,
     Transaction,
+    derived,
     describe_status,
     next_seq,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "new_ticket",
     "next_deadline",
     "opening",
+    "rederive",
     "reject",
     "status_label",
     "status_line",
@@ -104,6 +106,12 @@ VIEW_IN_ANSWER_MAX_BYTES = 200_000
 IDEMPOTENCY_MEMORY = 200
 
 compute_deadlines = timers.compute_deadlines
+
+
+def rederive(state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot) -> TicketState:
+    """The state's deadlines and SLA clocks again, as of its last change (after the
+    calendar changed)."""
+    return derived(state, policy, calendar, timers.compute_deadlines, as_of=state.updated_at)
 
 
 def command_name(command: Command) -> str:
@@ -378,6 +386,7 @@ def view(state: TicketState, policy: ProfilePolicy) -> TicketView:
         survey=state.survey,
         links=state.links,
         deadlines=state.deadlines,
+        sla=state.sla,
         timeline=state.timeline,
         created_at=state.created_at,
         updated_at=state.updated_at,

@@ -78,7 +78,16 @@ def long_text_fields(model: type[BaseModel]) -> tuple[str, ...]:
     )
 
 
-class ProfileName(StrEnum):
+PROFILE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+ProfileName = Annotated[str, StringConstraints(pattern=PROFILE_NAME_PATTERN)]
+"""A profile's name: data, not a fixed list. The built-ins and TRAMITA_PROFILES_FILE's
+profiles are the ones in force (``profiles.Profiles``); a ticket keeps the policy it was
+opened with, named by this."""
+
+
+class BuiltInProfile(StrEnum):
+    """The two processes Tramita ships with (``workflows.policy``)."""
+
     ENATE = "enate"
     SUPPORT = "support"
 
@@ -169,6 +178,8 @@ class EventType(StrEnum):
     THIRD_PARTY_MESSAGE = "third_party_message", Visibility.INTERNAL
     AUTO_REPLY_RECEIVED = "auto_reply_received", Visibility.INTERNAL
     BOUNCE_RECEIVED = "bounce_received", Visibility.INTERNAL
+    SLA_WARNING = "sla_warning", Visibility.INTERNAL
+    SLA_BREACHED = "sla_breached", Visibility.INTERNAL
 
 
 class DeadlineKind(StrEnum):
@@ -176,6 +187,8 @@ class DeadlineKind(StrEnum):
     WAIT_END = "wait_end"
     AUTO_RESOLVE = "auto_resolve"
     AUTO_CLOSE = "auto_close"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
 
 
 class Priority(StrEnum):
@@ -235,6 +248,8 @@ class CalendarSnapshot(Frozen):
     holidays: tuple[date, ...] = ()
     country: str | None = None
     subdivision: str | None = None
+    closed_dates: tuple[date, ...] = ()
+    """Days the desk is closed besides the country's holidays (in ``holidays`` too)."""
     valid_until: date | None = None
 
 
@@ -247,14 +262,58 @@ class OffsetUnit(StrEnum):
     HOURS = "hours"
     CALENDAR_DAYS = "calendar_days"
     BUSINESS_DAYS = "business_days"
+    BUSINESS_HOURS = "business_hours"
+    BUSINESS_MINUTES = "business_minutes"
+
+    @property
+    def business(self) -> bool:
+        """Counted in the calendar's business time rather than on the wall clock."""
+        return self.value.startswith("business_")
+
+
+# The words an offset may be written in ("2 business days", "1 hour", "3 days"): the
+# singular and plural of each unit.
+_OFFSET_WORDS: dict[str, OffsetUnit] = {
+    **dict.fromkeys(("second", "seconds"), OffsetUnit.SECONDS),
+    **dict.fromkeys(("minute", "minutes"), OffsetUnit.MINUTES),
+    **dict.fromkeys(("hour", "hours"), OffsetUnit.HOURS),
+    **dict.fromkeys(("day", "days"), OffsetUnit.CALENDAR_DAYS),
+    **dict.fromkeys(("business day", "business days"), OffsetUnit.BUSINESS_DAYS),
+    **dict.fromkeys(("business hour", "business hours"), OffsetUnit.BUSINESS_HOURS),
+    **dict.fromkeys(("business minute", "business minutes"), OffsetUnit.BUSINESS_MINUTES),
+}
+OFFSET_EXAMPLES = '"2 business days", "4 business hours", "1 hour", "30 minutes", "3 days"'
+
+
+def parse_offset(text: str) -> tuple[int, OffsetUnit]:
+    """``"2 business days"`` as (2, business days); ValueError naming what is accepted."""
+    amount, _, unit = " ".join(text.lower().split()).partition(" ")
+    if not amount.isdigit() or unit not in _OFFSET_WORDS:
+        raise ValueError(
+            f"{text!r} is not an offset: write a whole number and a unit, like {OFFSET_EXAMPLES}"
+        )
+    return int(amount), _OFFSET_WORDS[unit]
 
 
 class Offset(Frozen):
+    """A length of time: on the wall clock, in calendar days, or in business time.
+
+    Written in words where people write it (``"2 business days"``); stored as data."""
+
     amount: int = Field(ge=0)
     unit: OffsetUnit
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_words(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            amount, unit = parse_offset(data)
+            return {"amount": amount, "unit": unit}
+        return data
+
     def describe(self) -> str:
-        return f"{self.amount} {self.unit.value.replace('_', ' ')}"
+        words = self.unit.value.replace("_", " ").replace("calendar ", "")
+        return f"{self.amount} {words[:-1] if self.amount == 1 else words}"
 
 
 class TimerPolicy(Frozen):
@@ -274,6 +333,81 @@ class TimerPolicy(Frozen):
     reminders they armed."""
 
 
+class SlaMetric(StrEnum):
+    """What an SLA times (README, "Processes and SLAs")."""
+
+    FIRST_REPLY = "first_reply"
+    """From the ticket's submission to the first email an agent sends the customer."""
+    NEXT_REPLY = "next_reply"
+    """From the oldest customer message not yet answered to the agent's next email."""
+    RESOLUTION = "resolution"
+    """From the submission to the resolution (reopening resumes it)."""
+
+
+class SlaPause(StrEnum):
+    """Where an SLA's clocks stop: a wait for a reason, or the resolved status."""
+
+    WAITING_CUSTOMER = "waiting_customer"
+    WAITING_FOLLOW_UP = "waiting_follow_up"
+    WAITING_RELEASE = "waiting_release"
+    WAITING_OTHER_TEAM = "waiting_other_team"
+    WAITING_SPLIT = "waiting_split"
+    WAITING_CASE = "waiting_case"
+    RESOLVED = "resolved"
+
+
+class SlaPolicy(Frozen):
+    """A profile's SLA targets: per metric and priority, in business time (a unit
+    starting with ``business``) or on the wall clock."""
+
+    targets: dict[SlaMetric, dict[Priority, Offset]]
+    warn_at: float | None = Field(default=0.75, gt=0, lt=1)
+    """The share of a target at which a warning goes out; None: no warnings."""
+    pause_while: frozenset[SlaPause] = frozenset({SlaPause.WAITING_CUSTOMER, SlaPause.RESOLVED})
+    supervisors: tuple[EmailStr, ...] = ()
+    """Told of an unassigned ticket's warnings and breaches (and of an assigned one's
+    when its assignee has no address)."""
+
+    def target(self, metric: SlaMetric, priority: Priority) -> Offset | None:
+        return self.targets.get(metric, {}).get(priority)
+
+
+class SlaState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    """Achieved: the reply was sent, the ticket resolved."""
+    STOPPED = "stopped"
+    """Closed before it was achieved (a ticket closed without any reply, say)."""
+
+
+class SlaClock(Frozen):
+    """One SLA metric's clock on a ticket, derived from its timeline (``workflows.sla``).
+
+    ``remaining_seconds`` is in the target's time (business seconds for a business
+    target) as of ``as_of``; negative once breached. ``target_at`` is when it runs out
+    if nothing pauses it: None while paused."""
+
+    metric: SlaMetric
+    target_at: datetime | None
+    paused: bool
+    remaining_seconds: int
+    breached_at: datetime | None = None
+    state: SlaState
+    started_at: datetime
+    met_at: datetime | None = None
+    target: str
+    """The target in words ("4 business hours"), for the ticket's priority."""
+    target_seconds: int
+    business_time: bool
+    as_of: datetime
+
+
+class SlaAlert(StrEnum):
+    WARNING = "sla_warning"
+    BREACHED = "sla_breached"
+
+
 # The timers' labels, by the key each timer names (workflows.timers), in the two
 # languages the built-in profiles speak. A profile may set its own.
 DEADLINE_LABELS: dict[str, dict[str, str]] = {
@@ -285,6 +419,11 @@ DEADLINE_LABELS: dict[str, dict[str, str]] = {
         "auto_resolve": "Resolve: no customer response",
         "wait_end": "End of wait for more info",
         "follow_up": "Follow-up date",
+        "sla_warning": "SLA warning: {metric}",
+        "sla_breached": "SLA breach: {metric}",
+        "first_reply": "first reply",
+        "next_reply": "next reply",
+        "resolution": "resolution",
     },
     "pt-BR": {
         "customer_reminder": "Lembrete {number} de {total} ao cliente",
@@ -294,6 +433,11 @@ DEADLINE_LABELS: dict[str, dict[str, str]] = {
         "auto_resolve": "Resolver: sem resposta do cliente",
         "wait_end": "Fim da espera por informações",
         "follow_up": "Data de acompanhamento",
+        "sla_warning": "Alerta de SLA: {metric}",
+        "sla_breached": "SLA violado: {metric}",
+        "first_reply": "primeira resposta",
+        "next_reply": "próxima resposta",
+        "resolution": "resolução",
     },
 }
 
@@ -324,6 +468,7 @@ class ProfilePolicy(Frozen):
     """Close at once, as ``unknown_sender``, a ticket opened by mail from a sender outside
     ``TRAMITA_KNOWN_SENDERS`` (when that lists anyone): the Enate process does."""
     timers: TimerPolicy
+    sla: SlaPolicy | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -334,7 +479,7 @@ class ProfilePolicy(Frozen):
         if not isinstance(data, dict) or "deadline_labels" in data:
             return data
         language = data.get("language", "en")
-        legacy_enate = data.get("name") == ProfileName.ENATE.value
+        legacy_enate = data.get("name") == BuiltInProfile.ENATE.value
         return {
             **data,
             "deadline_labels": DEADLINE_LABELS.get(language, DEADLINE_LABELS["en"]),
@@ -497,6 +642,8 @@ class TicketState(Frozen):
     links: Links = Links()
     clock: StatusClock | None = None
     deadlines: tuple[Deadline, ...] = ()
+    sla: tuple[SlaClock, ...] = ()
+    """Derived after every change, like ``deadlines`` (``workflows.sla``)."""
     timeline: tuple[TimelineEvent, ...] = ()
     open_children: tuple[str, ...] = ()
     seen_message_ids: tuple[str, ...] = ()
@@ -537,6 +684,7 @@ class TicketView(BaseModel):
     survey: Survey | None
     links: Links
     deadlines: tuple[Deadline, ...]
+    sla: tuple[SlaClock, ...] = ()
     timeline: tuple[TimelineEvent, ...]
     created_at: datetime
     updated_at: datetime
@@ -730,6 +878,8 @@ class WebhookEffect(Frozen):
     event: str
     from_status: Status | None
     to_status: Status
+    sla: SlaClock | None = None
+    """The clock a ``sla_warning`` or ``sla_breached`` event is about."""
 
 
 class StartChildEffect(Frozen):
@@ -782,6 +932,16 @@ class NotifyAgentEffect(Frozen):
     notice: AgentNotice
 
 
+class SlaAlertEffect(Frozen):
+    """Tell the assignee (else the SLA's supervisors) of a warning or a breach."""
+
+    seq: int
+    alert: SlaAlert
+    clock: SlaClock
+    agent: str | None
+    supervisors: tuple[str, ...] = ()
+
+
 Effect = (
     SendEmailEffect
     | WebhookEffect
@@ -789,6 +949,7 @@ Effect = (
     | NotifyParentEffect
     | MergeIntoEffect
     | NotifyAgentEffect
+    | SlaAlertEffect
 )
 
 
@@ -865,6 +1026,15 @@ class AgentNoticeInput(BaseModel):
     timezone: str | None = None
 
 
+class SlaAlertInput(BaseModel):
+    ticket_id: str
+    language: Literal["en", "pt-BR"]
+    title: str | None
+    priority: Priority
+    alert: SlaAlertEffect
+    timezone: str | None = None
+
+
 class EmailResult(BaseModel):
     message_id: str
     recipients: tuple[str, ...]
@@ -889,6 +1059,7 @@ class CalendarRequest(BaseModel):
     closes_at: time
     country: str | None
     subdivision: str | None
+    closed_dates: tuple[date, ...] = ()
     years_ahead: int = 3
     from_year: int
 
@@ -904,6 +1075,7 @@ class CalendarRequest(BaseModel):
             closes_at=calendar.closes_at,
             country=calendar.country,
             subdivision=calendar.subdivision,
+            closed_dates=calendar.closed_dates,
             from_year=from_year,
             years_ahead=years_ahead,
         )

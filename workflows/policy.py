@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from workflows.models import (
     DEADLINE_LABELS,
+    BuiltInProfile,
     Offset,
     OffsetUnit,
     ProfileName,
@@ -45,7 +46,7 @@ def hours(amount: int) -> Offset:
 
 
 ENATE = ProfilePolicy(
-    name=ProfileName.ENATE,
+    name=BuiltInProfile.ENATE,
     language="en",
     status_labels={
         Status.DRAFT: "Draft / Rascunho",
@@ -84,7 +85,7 @@ ENATE = ProfilePolicy(
 )
 
 SUPPORT = ProfilePolicy(
-    name=ProfileName.SUPPORT,
+    name=BuiltInProfile.SUPPORT,
     language="pt-BR",
     status_labels={
         Status.DRAFT: "Rascunho",
@@ -126,15 +127,30 @@ SUPPORT = ProfilePolicy(
     ),
 )
 
-PROFILES: dict[ProfileName, ProfilePolicy] = {
-    ProfileName.ENATE: ENATE,
-    ProfileName.SUPPORT: SUPPORT,
+PROFILES: dict[str, ProfilePolicy] = {
+    BuiltInProfile.ENATE.value: ENATE,
+    BuiltInProfile.SUPPORT.value: SUPPORT,
 }
 
 
 PolicySource = Callable[[ProfileName], ProfilePolicy]
-"""Where new tickets get their rules: :func:`policy_for`, or a bench's short-timer copies."""
+"""Where new tickets get their rules: the profiles in force (``profiles.Profiles``),
+:func:`policy_for` for the built-ins alone, or a bench's short-timer copies. Raises
+:class:`UnknownProfile` for a name it does not know."""
+
+
+class UnknownProfile(LookupError):
+    """A profile name that is not in force."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown profile {name!r}; in force: {', '.join(known)}")
+        self.name = name
+        self.known = known
 
 
 def policy_for(profile: ProfileName) -> ProfilePolicy:
-    return PROFILES[profile]
+    """A built-in profile's policy."""
+    found = PROFILES.get(profile)
+    if found is None:
+        raise UnknownProfile(profile, tuple(PROFILES))
+    return found

@@ -16,6 +16,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from workflows import sla
 from workflows.models import Status, TicketState, WaitReason
 
 TICKET_STATUS = SearchAttributeKey.for_keyword("TicketStatus")
@@ -28,6 +29,7 @@ TICKET_RELEASE = SearchAttributeKey.for_keyword("TicketRelease")
 TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
 TICKET_NEXT_DEADLINE = SearchAttributeKey.for_datetime("TicketNextDeadline")
 TICKET_HIGHLIGHTED = SearchAttributeKey.for_bool("TicketHighlighted")
+TICKET_SLA_DUE_AT = SearchAttributeKey.for_datetime("TicketSlaDueAt")
 
 ALL_KEYS: tuple[
     SearchAttributeKey[str] | SearchAttributeKey[datetime] | SearchAttributeKey[bool], ...
@@ -42,6 +44,7 @@ ALL_KEYS: tuple[
     TICKET_PRIORITY,
     TICKET_NEXT_DEADLINE,
     TICKET_HIGHLIGHTED,
+    TICKET_SLA_DUE_AT,
 )
 
 SearchValue = str | datetime | bool | None
@@ -53,7 +56,7 @@ def search_values(state: TicketState) -> dict[str, SearchValue]:
     next_due = min((d.due_at for d in state.deadlines), default=None)
     return {
         TICKET_STATUS.name: state.status.value,
-        TICKET_PROFILE.name: state.profile.value,
+        TICKET_PROFILE.name: state.profile,
         TICKET_ASSIGNEE.name: state.assignee.id if state.assignee else None,
         TICKET_REQUESTER.name: state.fields.requester,
         TICKET_CATEGORY.name: state.fields.category,
@@ -62,6 +65,7 @@ def search_values(state: TicketState) -> dict[str, SearchValue]:
         TICKET_PRIORITY.name: state.fields.priority.value,
         TICKET_NEXT_DEADLINE.name: next_due,
         TICKET_HIGHLIGHTED.name: state.highlighted,
+        TICKET_SLA_DUE_AT.name: sla.due_at(state),
     }
 
 

@@ -62,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
         NotifyAgentEffect,
         NotifyParentEffect,
         SendEmailEffect,
+        SlaAlertEffect,
+        SlaAlertInput,
         StartChildEffect,
         Status,
         TicketInput,
@@ -405,16 +407,8 @@ class TicketWorkflow:
             workflow.logger.warning("calendar refresh failed; keeping the old snapshot")
             # Keep the old snapshot, and stop asking until the next run.
             self._calendar = calendar.model_copy(update={"valid_until": None})
-        # Deadlines depend on the calendar: recompute them.
-        self._set_state(
-            self._state.model_copy(
-                update={
-                    "deadlines": lifecycle.compute_deadlines(
-                        self._state, self._policy, self._calendar
-                    )
-                }
-            )
-        )
+        # Deadlines and SLA clocks depend on the calendar: derive them again.
+        self._set_state(lifecycle.rederive(self._state, self._policy, self._calendar))
         self._publish()
 
     async def _carry_out_and_count(self, effect: Effect) -> None:
@@ -434,6 +428,8 @@ class TicketWorkflow:
             await self._signal_ticket(effect.parent_id, ChildClosedCommand(child=self._state.id))
         elif isinstance(effect, NotifyAgentEffect):
             await self._notify_agent(effect)
+        elif isinstance(effect, SlaAlertEffect):
+            await self._tell_of_sla(effect)
         elif isinstance(effect, MergeIntoEffect):
             await self._signal_ticket(
                 effect.target_id,
@@ -495,6 +491,29 @@ class TicketWorkflow:
         except ActivityError:
             # A notice is a courtesy: the ticket is in the agent's inbox either way.
             workflow.logger.warning("agent notice given up", extra={"agent": effect.agent})
+
+    async def _tell_of_sla(self, effect: SlaAlertEffect) -> None:
+        request = SlaAlertInput(
+            ticket_id=self._state.id,
+            language=self._policy.language,
+            title=self._state.fields.title,
+            priority=self._state.fields.priority,
+            alert=effect,
+            timezone=self._calendar.timezone,
+        )
+        try:
+            await workflow.execute_activity_method(
+                EmailActivities.tell_of_sla,
+                request,
+                start_to_close_timeout=EMAIL_TIMEOUT,
+                schedule_to_close_timeout=EMAIL_GIVE_UP,
+                heartbeat_timeout=EMAIL_HEARTBEAT,
+                retry_policy=EMAIL_RETRY,
+                summary=f"{effect.alert.value}: {effect.clock.metric.value}",
+            )
+        except ActivityError:
+            # The alert is on the timeline and went to the webhooks either way.
+            workflow.logger.warning("SLA alert email given up", extra={"seq": effect.seq})
 
     async def _deliver_webhook(self, effect: WebhookEffect) -> None:
         request = WebhookInput(

@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from workflows import calendar as cal
+from workflows import sla
 from workflows.models import (
     DEADLINE_LABELS,
+    AssigneeKind,
     CalendarSnapshot,
     Deadline,
     DeadlineKind,
@@ -35,11 +37,14 @@ from workflows.models import (
     Resolution,
     ResolutionMethod,
     SendEmailEffect,
+    SlaAlert,
+    SlaAlertEffect,
     Status,
     TicketState,
     WaitReason,
+    WebhookEffect,
 )
-from workflows.records import StatusClock, TimerSpec
+from workflows.records import ArmRule, StatusClock, TimerSpec
 from workflows.transaction import Transaction, as_utc, customer_recipients, thread_of
 
 # Every label key a timer uses; a profile's ``deadline_labels`` must name them all.
@@ -51,10 +56,15 @@ LABEL_KEYS = (
     "auto_resolve",
     "wait_end",
     "follow_up",
+    "sla_warning",
+    "sla_breached",
+    "first_reply",
+    "next_reply",
+    "resolution",
 )
 
 
-def label(policy: ProfilePolicy, key: str, **values: int) -> str:
+def label(policy: ProfilePolicy, key: str, **values: int | str) -> str:
     text = policy.deadline_labels.get(key) or DEADLINE_LABELS["en"][key]
     return text.format(**values) if values else text
 
@@ -252,6 +262,71 @@ def _fire_auto_close(tx: Transaction, due: list[Deadline]) -> None:
     tx.close(_fired(due[0]))
 
 
+# ----- SLA warnings and breaches (workflows.sla decides what is owed, and when)
+
+_SLA_DEADLINES = {
+    SlaAlert.WARNING: DeadlineKind.SLA_WARNING,
+    SlaAlert.BREACHED: DeadlineKind.SLA_BREACH,
+}
+
+
+def _arm_sla(alert: SlaAlert) -> ArmRule:
+    def arm(
+        state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
+    ) -> Iterable[Deadline]:
+        for owed in sla.alerts(state, policy.sla, calendar):
+            if owed.alert is alert:
+                metric = label(policy, owed.clock.metric.value)
+                yield Deadline(
+                    kind=_SLA_DEADLINES[alert],
+                    due_at=owed.due_at,
+                    label=label(policy, alert.value, metric=metric),
+                )
+
+    return arm
+
+
+def _fire_sla(tx: Transaction, due: list[Deadline]) -> None:
+    """Record what the clocks owe now (a breach makes its warning moot) and tell of it:
+    the assignee or the supervisors by email, and the webhooks."""
+    state = tx.state
+    owed = [a for a in sla.alerts(state, tx.policy.sla, tx.calendar) if a.due_at <= tx.now]
+    breached = {a.clock.metric for a in owed if a.alert is SlaAlert.BREACHED}
+    assignee = state.assignee
+    agent = assignee.id if assignee is not None and assignee.kind is AssigneeKind.HUMAN else None
+    supervisors = tx.policy.sla.supervisors if tx.policy.sla else ()
+    for alert in owed:
+        if alert.alert is SlaAlert.WARNING and alert.clock.metric in breached:
+            continue
+        clock = alert.clock
+        seq = tx.record(
+            sla.ALERT_EVENTS[alert.alert],
+            {
+                "metric": clock.metric.value,
+                "started_at": clock.started_at.isoformat(),
+                "due_at": alert.due_at.isoformat(),
+                "target": clock.target,
+                "priority": state.fields.priority.value,
+                "to": agent or (list(supervisors) or None),
+            },
+            actor="system",
+        )
+        tx.effect(
+            WebhookEffect(
+                seq=seq,
+                event=alert.alert.value,
+                from_status=state.status,
+                to_status=state.status,
+                sla=clock,
+            )
+        )
+        tx.effect(
+            SlaAlertEffect(
+                seq=seq, alert=alert.alert, clock=clock, agent=agent, supervisors=supervisors
+            )
+        )
+
+
 TIMERS: tuple[TimerSpec, ...] = (
     TimerSpec(DeadlineKind.REMINDER, _arm_reminders, _fire_reminders, changes_status=False),
     TimerSpec(DeadlineKind.AUTO_CLOSE, _arm_auto_close, _fire_auto_close, changes_status=True),
@@ -259,7 +334,14 @@ TIMERS: tuple[TimerSpec, ...] = (
     TimerSpec(
         DeadlineKind.AUTO_RESOLVE, _arm_auto_resolve, _fire_auto_resolve, changes_status=True
     ),
+    TimerSpec(
+        DeadlineKind.SLA_WARNING, _arm_sla(SlaAlert.WARNING), _fire_sla, changes_status=False
+    ),
+    TimerSpec(
+        DeadlineKind.SLA_BREACH, _arm_sla(SlaAlert.BREACHED), _fire_sla, changes_status=False
+    ),
 )
+SLA_KINDS = frozenset(_SLA_DEADLINES.values())
 BY_KIND: dict[DeadlineKind, TimerSpec] = {timer.kind: timer for timer in TIMERS}
 
 
@@ -272,7 +354,11 @@ def compute_deadlines(
 
 
 def fire_due(tx: Transaction, due: list[Deadline]) -> None:
-    """Fire what is due: the first status-changing deadline wins, else the reminders."""
+    """Fire what is due: SLA alerts first (they happened before what a transition does),
+    then the first status-changing deadline, else the reminders."""
+    alerts = [d for d in due if d.kind in SLA_KINDS]
+    if alerts:
+        _fire_sla(tx, alerts)
     transition = next((d for d in due if BY_KIND[d.kind].changes_status), None)
     if transition is not None:
         BY_KIND[transition.kind].fire(tx, [transition])

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from workflows import texts
+from workflows import sla, texts
 from workflows.models import (
     IMMEDIATE_CLOSE_METHODS,
     Assignee,
@@ -199,9 +199,7 @@ class Transaction:
                 "updated_at": self.now,
             }
         )
-        state = state.model_copy(
-            update={"deadlines": self._deadlines(state, self.policy, self.calendar)}
-        )
+        state = derived(state, self.policy, self.calendar, self._deadlines, as_of=self.now)
         effects = list(self.effects)
         if emit_webhook and state.status is not self.before.status and self.events:
             # Named after the event that moved the status (the last one that can), not
@@ -218,6 +216,21 @@ class Transaction:
                 )
             )
         return Decision(state, tuple(effects))
+
+
+def derived(
+    state: TicketState,
+    policy: ProfilePolicy,
+    calendar: CalendarSnapshot,
+    deadlines: DeadlineRule,
+    *,
+    as_of: datetime,
+) -> TicketState:
+    """``state`` with what is derived from it: its SLA clocks (as of ``as_of``, its last
+    change), then its deadlines (which include the clocks' warnings and breaches)."""
+    if policy.sla is not None or state.sla:
+        state = state.model_copy(update={"sla": sla.clocks(state, policy, calendar, as_of)})
+    return state.model_copy(update={"deadlines": deadlines(state, policy, calendar)})
 
 
 def _with_old_events_compacted(

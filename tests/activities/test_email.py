@@ -14,8 +14,8 @@ from tests.support.smtp import Received, SmtpSink
 from tests.support.temporal import command, events_of, eventually, start_ticket, update
 from workflows.messages import SendEmailCommand
 from workflows.models import (
+    BuiltInProfile,
     EventType,
-    ProfileName,
     TicketView,
 )
 from workflows.ticket import TicketWorkflow
@@ -34,7 +34,7 @@ def test_message_ids_lead_back_to_their_ticket() -> None:
 async def test_agent_email_retried_after_a_temporary_failure_keeps_its_message_id(
     time_env: WorkflowEnvironment, smtp_sink: SmtpSink
 ) -> None:
-    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     ticket_id = handle.id.removeprefix("ticket-")
     smtp_sink.refuse(ticket_id, 1)
     view = await command(
@@ -73,7 +73,7 @@ async def test_agent_email_retried_after_a_temporary_failure_keeps_its_message_i
 async def test_a_refused_recipient_is_reported_on_the_timeline(
     time_env: WorkflowEnvironment, smtp_sink: SmtpSink
 ) -> None:
-    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     await update(
         handle,
         SendEmailCommand(actor="ana", body="Olá", to=("bounce@example.com",)),
@@ -111,7 +111,7 @@ def test_a_subject_with_line_breaks_cannot_break_the_headers(tmp_path: Path) -> 
     message = activities.compose(
         EmailInput(
             ticket_id="T1",
-            profile=ProfileName.ENATE,
+            profile=BuiltInProfile.ENATE,
             language="en",
             title="Hello\r\nBcc: victim@example.com",
             email=SendEmailEffect(kind=EmailKind.AGENT, seq=3, to=("a@example.com",), body="x"),

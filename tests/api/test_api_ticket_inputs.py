@@ -14,6 +14,7 @@ from api.main import create_app
 from config import Settings
 from tests.api.helpers import AGENT, ticket_body
 from workflows.models import (
+    BuiltInProfile,
     Offset,
     OffsetUnit,
     ProfileName,
@@ -63,7 +64,7 @@ async def test_tickets_deliver_webhooks_only_where_receivers_are_configured(
 async def test_new_tickets_take_their_rules_from_the_policy_source(
     time_env: WorkflowEnvironment, api_settings: Settings, time_worker: Worker
 ) -> None:
-    support = policy_for(ProfileName.SUPPORT)
+    support = policy_for(BuiltInProfile.SUPPORT)
     quick = support.model_copy(
         update={
             "timers": support.timers.model_copy(

@@ -41,8 +41,8 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     NewTicket,
-    ProfileName,
     ResolutionMethod,
     TicketFields,
     TicketView,
@@ -103,7 +103,7 @@ async def enate_draft_wait_and_feedback(env: WorkflowEnvironment) -> list[Handle
         env.client,
         QUEUE,
         ticket_id="enate-full",
-        profile=ProfileName.ENATE,
+        profile=BuiltInProfile.ENATE,
         fields=TicketFields(primary_contact="c@example.com"),
         submit=False,
     )
@@ -125,7 +125,7 @@ async def enate_draft_wait_and_feedback(env: WorkflowEnvironment) -> list[Handle
 
 async def enate_split(env: WorkflowEnvironment) -> list[Handle]:
     parent = await start_ticket(
-        env.client, QUEUE, ticket_id="enate-split", profile=ProfileName.ENATE
+        env.client, QUEUE, ticket_id="enate-split", profile=BuiltInProfile.ENATE
     )
     await update(parent, StartCommand(actor="ana"))
     await update(

@@ -25,6 +25,7 @@ from worker import build_worker
 from workflows import lifecycle
 from workflows.commands import spec_of
 from workflows.models import (
+    BuiltInProfile,
     CalendarRequest,
     CalendarSnapshot,
     Command,
@@ -88,7 +89,7 @@ async def start_ticket(
     client: Client,
     task_queue: str,
     *,
-    profile: ProfileName = ProfileName.SUPPORT,
+    profile: ProfileName = BuiltInProfile.SUPPORT,
     fields: TicketFields = FIELDS,
     calendar: CalendarSnapshot | None = None,
     submit: bool = True,

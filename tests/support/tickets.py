@@ -13,6 +13,7 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     CalendarSnapshot,
     Command,
     Nature,
@@ -44,15 +45,23 @@ class Driver:
     """A ticket pushed through the lifecycle by hand, as the workflow would."""
 
     def __init__(
-        self, profile: ProfileName, *, submit: bool = True, fields: TicketFields = COMPLETE_FIELDS
+        self,
+        profile: ProfileName,
+        *,
+        submit: bool = True,
+        fields: TicketFields = COMPLETE_FIELDS,
+        policy: ProfilePolicy | None = None,
+        calendar: CalendarSnapshot = CALENDAR,
+        now: datetime = T0,
     ) -> None:
-        self.policy: ProfilePolicy = policy_for(profile)
-        self.now = T0
+        self.policy: ProfilePolicy = policy or policy_for(profile)
+        self.calendar = calendar
+        self.now = now
         self.effects: list[object] = []
         decision = lifecycle.new_ticket(
             ticket_id="T1",
             policy=self.policy,
-            calendar=CALENDAR,
+            calendar=calendar,
             fields=fields,
             now=self.now,
             actor="ana",
@@ -62,7 +71,7 @@ class Driver:
         self.effects.extend(decision.effects)
 
     def do(self, command: Command) -> TicketState:
-        decision = lifecycle.decide(self.state, command, self.now, self.policy, CALENDAR)
+        decision = lifecycle.decide(self.state, command, self.now, self.policy, self.calendar)
         self.state = decision.state
         self.effects.extend(decision.effects)
         return self.state
@@ -73,8 +82,9 @@ class Driver:
         while (
             deadline := lifecycle.next_deadline(self.state)
         ) is not None and deadline.due_at <= target:
-            self.now = deadline.due_at
-            decision = lifecycle.tick(self.state, self.now, self.policy, CALENDAR)
+            # An overdue deadline (owed since before the last command) fires now.
+            self.now = max(self.now, deadline.due_at)
+            decision = lifecycle.tick(self.state, self.now, self.policy, self.calendar)
             self.state = decision.state
             self.effects.extend(decision.effects)
         self.now = target
@@ -109,7 +119,7 @@ def state_named(profile: ProfileName, name: str) -> TicketState:
 
 def _wait_for(profile: ProfileName, reason: str, now: datetime) -> Command:
     if reason == "customer":
-        days = 3 if profile is ProfileName.ENATE else None
+        days = 3 if profile is BuiltInProfile.ENATE else None
         return WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=days)
     if reason == "follow_up":
         return WaitCommand(actor="ana", reason=WaitReason.FOLLOW_UP, until=now + timedelta(days=2))

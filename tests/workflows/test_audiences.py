@@ -47,10 +47,10 @@ from workflows.messages import (
 )
 from workflows.models import (
     AssigneeKind,
+    BuiltInProfile,
     Command,
     EventType,
     NewTicket,
-    ProfileName,
     Qualification,
     RequesterKind,
     ResolutionMethod,
@@ -150,7 +150,7 @@ DELAYS = [timedelta(hours=2), timedelta(days=1), timedelta(days=4), timedelta(da
 
 @st.composite
 def tickets(draw: st.DrawFn) -> Driver:
-    profile = draw(st.sampled_from(list(ProfileName)))
+    profile = draw(st.sampled_from(list(BuiltInProfile)))
     kind = draw(st.sampled_from(list(RequesterKind)))
     driver = Driver(profile, fields=COMPLETE_FIELDS.model_copy(update={"requester_kind": kind}))
     for _ in range(draw(st.integers(min_value=0, max_value=30))):
@@ -181,7 +181,7 @@ def test_the_customer_view_of_any_ticket_holds_nothing_internal(driver: Driver) 
 
 
 def test_customer_events_name_the_status_they_moved_to_in_the_profile_words() -> None:
-    support = Driver(ProfileName.SUPPORT).in_progress()
+    support = Driver(BuiltInProfile.SUPPORT).in_progress()
     support.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     view = lifecycle.customer_view(lifecycle.view(support.state, support.policy), support.policy)
     labels = [(e.type.value, e.status_label) for e in view.timeline]
@@ -191,7 +191,7 @@ def test_customer_events_name_the_status_they_moved_to_in_the_profile_words() ->
     assert view.wait_label == "Aguardando resposta cliente"
     assert view.closes_at is not None  # six business days without an answer
 
-    enate = Driver(ProfileName.ENATE).in_progress()
+    enate = Driver(BuiltInProfile.ENATE).in_progress()
     enate.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=1))
     enate.do(ResumeCommand(actor="ana"))
     enate.do(ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
@@ -203,7 +203,7 @@ def test_customer_events_name_the_status_they_moved_to_in_the_profile_words() ->
 
 
 def test_a_wait_that_ends_by_resolving_leaves_the_label_to_the_resolution() -> None:
-    enate = Driver(ProfileName.ENATE).in_progress()
+    enate = Driver(BuiltInProfile.ENATE).in_progress()
     enate.do(
         WaitCommand(actor="ana", reason=WaitReason.CUSTOMER, days=1, close_if_no_response=True)
     )
@@ -220,7 +220,7 @@ def test_consultants_and_channels_review_the_qualification_in_customer_validatio
     kind: RequesterKind,
 ) -> None:
     driver = Driver(
-        ProfileName.SUPPORT, fields=COMPLETE_FIELDS.model_copy(update={"requester_kind": kind})
+        BuiltInProfile.SUPPORT, fields=COMPLETE_FIELDS.model_copy(update={"requester_kind": kind})
     ).in_progress()
     driver.do(QualifyCommand(actor="ana", qualification=Qualification.CONFIGURATION))
     review = QualifyCommand(
@@ -254,7 +254,7 @@ def test_consultants_and_channels_review_the_qualification_in_customer_validatio
 
 def test_the_enate_profile_has_no_qualification_to_review() -> None:
     driver = Driver(
-        ProfileName.ENATE,
+        BuiltInProfile.ENATE,
         fields=COMPLETE_FIELDS.model_copy(update={"requester_kind": RequesterKind.CONSULTANT}),
     )
     view = lifecycle.customer_view(lifecycle.view(driver.state, driver.policy), driver.policy)
@@ -262,7 +262,7 @@ def test_the_enate_profile_has_no_qualification_to_review() -> None:
 
 
 def test_a_requester_may_send_only_what_the_core_lets_a_requester_send() -> None:
-    driver = Driver(ProfileName.SUPPORT).in_progress()
+    driver = Driver(BuiltInProfile.SUPPORT).in_progress()
     note = NoteCommand(actor="cliente@example.com", requester_only=True, body="hi")
     with pytest.raises(CommandRejected) as refused:
         driver.do(note)

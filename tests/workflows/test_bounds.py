@@ -22,9 +22,9 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     CommandResult,
     EventType,
-    ProfileName,
     ResolutionMethod,
     Status,
     StoredText,
@@ -45,7 +45,7 @@ def test_an_excerpt_keeps_whole_characters_within_its_bytes() -> None:
 
 
 def test_a_ticket_filled_to_its_cap_with_the_largest_inputs_stays_within_bounds() -> None:
-    driver = Driver(ProfileName.SUPPORT).in_progress()
+    driver = Driver(BuiltInProfile.SUPPORT).in_progress()
     ref = StoredText(sha256="a" * 64, bytes=400_000)
     inputs = itertools.cycle(
         [
@@ -80,7 +80,7 @@ def test_a_ticket_filled_to_its_cap_with_the_largest_inputs_stays_within_bounds(
 
 
 def test_a_full_ticket_still_runs_out_its_timers() -> None:
-    driver = Driver(ProfileName.SUPPORT).in_progress()
+    driver = Driver(BuiltInProfile.SUPPORT).in_progress()
     driver.do(WaitCommand(actor="ana", reason=WaitReason.CUSTOMER))
     while len(driver.state.timeline) < texts.MAX_TIMELINE_EVENTS:
         driver.do(NoteCommand(actor="ana", body="n"))
@@ -92,7 +92,7 @@ def test_a_full_ticket_still_runs_out_its_timers() -> None:
 
 
 def test_a_short_ticket_answers_with_its_view_and_a_bulky_one_without() -> None:
-    driver = Driver(ProfileName.ENATE, fields=COMPLETE_FIELDS).in_progress()
+    driver = Driver(BuiltInProfile.ENATE, fields=COMPLETE_FIELDS).in_progress()
     answer: CommandResult = lifecycle.acknowledgement(driver.state, driver.policy)
     assert answer.view is not None
     for number in range(40):  # 40 replies of three 2,000-byte texts pass 200,000 bytes

@@ -37,11 +37,11 @@ from workflows.messages import (
 )
 from workflows.models import (
     AssigneeKind,
+    BuiltInProfile,
     Command,
     DeadlineKind,
     EventType,
     NewTicket,
-    ProfileName,
     Qualification,
     ResolutionMethod,
     Status,
@@ -90,7 +90,7 @@ DELAYS = [
     timedelta(days=3),
     timedelta(days=9),
 ]
-profiles = st.sampled_from(list(ProfileName))
+profiles = st.sampled_from(list(BuiltInProfile))
 drafts = st.booleans()
 
 

@@ -27,6 +27,7 @@ from workflows.messages import (
 )
 from workflows.models import (
     AssigneeKind,
+    BuiltInProfile,
     DeadlineKind,
     EmailKind,
     EventType,
@@ -48,8 +49,8 @@ from workflows.models import (
 from workflows.policy import policy_for
 
 SP = ZoneInfo("America/Sao_Paulo")
-SUPPORT = ProfileName.SUPPORT
-ENATE = ProfileName.ENATE
+SUPPORT = BuiltInProfile.SUPPORT
+ENATE = BuiltInProfile.ENATE
 
 
 def sp(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -41,6 +41,7 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     Command,
     NewTicket,
     ProfileName,
@@ -157,12 +158,12 @@ def _cells(profile: ProfileName, table: str) -> list[tuple[ProfileName, str, str
     return rows
 
 
-CELLS = _cells(ProfileName.SUPPORT, SUPPORT_TABLE) + _cells(ProfileName.ENATE, ENATE_TABLE)
+CELLS = _cells(BuiltInProfile.SUPPORT, SUPPORT_TABLE) + _cells(BuiltInProfile.ENATE, ENATE_TABLE)
 
 
 def test_tables_cover_every_command() -> None:
     assert set(SAMPLES) == set(lifecycle.COMMAND_NAMES.values())
-    for profile in ProfileName:
+    for profile in BuiltInProfile:
         assert {c for p, _, c, _ in CELLS if p is profile} == set(SAMPLES)
 
 

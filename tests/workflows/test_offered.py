@@ -17,6 +17,7 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     ProfileName,
     RequesterKind,
     ResolutionMethod,
@@ -40,7 +41,7 @@ def resolved(profile: ProfileName, fields: TicketFields = COMPLETE_FIELDS) -> Dr
 
 
 def test_a_new_support_ticket_is_offered_taking_not_resolving_to_its_requester() -> None:
-    driver = Driver(ProfileName.SUPPORT)
+    driver = Driver(BuiltInProfile.SUPPORT)
     staff = offered(driver)
     assert {"assign", "note", "edit"} <= staff
     assert offered(driver, requester=True) == {"customer_reply"}
@@ -57,7 +58,7 @@ def test_a_new_support_ticket_is_offered_taking_not_resolving_to_its_requester()
 def test_a_wait_is_ended_by_hand_only_where_no_event_ends_it(
     reason: WaitReason, resume_offered: bool, case_offered: bool
 ) -> None:
-    driver = Driver(ProfileName.ENATE).in_progress()  # only Enate launches cases
+    driver = Driver(BuiltInProfile.ENATE).in_progress()  # only Enate launches cases
     extra: dict[str, object] = {"case_ref": "C-1"} if reason is WaitReason.CASE else {"days": 3}
     driver.do(WaitCommand(actor="ana", reason=reason, **extra))
     staff = offered(driver)
@@ -77,7 +78,7 @@ def test_in_validation_the_requester_rates_and_partners_review_the_qualification
     kind: RequesterKind, reviews: bool
 ) -> None:
     driver = resolved(
-        ProfileName.SUPPORT, COMPLETE_FIELDS.model_copy(update={"requester_kind": kind})
+        BuiltInProfile.SUPPORT, COMPLETE_FIELDS.model_copy(update={"requester_kind": kind})
     )
     customer = offered(driver, requester=True)
     assert {"rate", "customer_reply"} <= customer
@@ -88,7 +89,7 @@ def test_in_validation_the_requester_rates_and_partners_review_the_qualification
 
 
 def test_enate_offers_no_qualification_and_nothing_once_closed() -> None:
-    driver = Driver(ProfileName.ENATE).in_progress()
+    driver = Driver(BuiltInProfile.ENATE).in_progress()
     assert "qualify" not in offered(driver) and "split" in offered(driver)
     driver.do(ResolveCommand(actor="ana", method=ResolutionMethod.SPAM))
     assert offered(driver) == set() and offered(driver, requester=True) == set()

@@ -29,6 +29,7 @@ RULES = {
     "workflows.audiences",
     "workflows.texts",
     "workflows.calendar",
+    "workflows.sla",
     "workflows.search",
     "workflows.addresses",
 }

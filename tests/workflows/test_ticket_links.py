@@ -11,9 +11,9 @@ from tests.conftest import TEST_TASK_QUEUE
 from tests.support.temporal import command, events_of, eventually, fresh_id, start_ticket, update
 from workflows.messages import MergeCommand, NoteCommand, ResolveCommand, SplitCommand, StartCommand
 from workflows.models import (
+    BuiltInProfile,
     EventType,
     NewTicket,
-    ProfileName,
     ResolutionMethod,
     Status,
     workflow_id_for,
@@ -27,7 +27,7 @@ async def test_split_resolves_the_parent_when_every_child_is_closed(
     time_env: WorkflowEnvironment,
 ) -> None:
     client = time_env.client
-    parent = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    parent = await start_ticket(client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     await update(parent, StartCommand(actor="ana"))
     view = await command(
         parent,
@@ -72,8 +72,8 @@ async def test_split_resolves_the_parent_when_every_child_is_closed(
 
 async def test_merge_moves_the_content_to_the_target(time_env: WorkflowEnvironment) -> None:
     client = time_env.client
-    source = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
-    target = await start_ticket(client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    source = await start_ticket(client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
+    target = await start_ticket(client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     target_id = target.id.removeprefix("ticket-")
     await update(source, NoteCommand(actor="ana", body="Mesmo problema do outro"))
     view = await command(source, MergeCommand(actor="ana", into=target_id))
@@ -91,7 +91,7 @@ async def test_merge_moves_the_content_to_the_target(time_env: WorkflowEnvironme
 async def test_merge_into_an_unknown_ticket_is_reported_on_the_source(
     time_env: WorkflowEnvironment,
 ) -> None:
-    source = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    source = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     await update(source, MergeCommand(actor="ana", into="does-not-exist"))
     view = await eventually(
         lambda: source.query(TicketWorkflow.view),
@@ -110,7 +110,7 @@ async def test_a_ticket_with_the_longest_id_still_splits_and_completes(
     client = time_env.client
     longest = "L" + "x" * 59 + fresh_id("")[-4:]  # 64 characters, the most an id may have
     parent = await start_ticket(
-        client, TEST_TASK_QUEUE, profile=ProfileName.ENATE, ticket_id=longest
+        client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE, ticket_id=longest
     )
     await update(parent, StartCommand(actor="ana"))
     view = await command(

@@ -35,9 +35,9 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     CalendarSnapshot,
     EventType,
-    ProfileName,
     Qualification,
     ResolutionMethod,
     Status,
@@ -284,7 +284,7 @@ async def test_release_and_joint_analysis_waits_never_close(
 
 
 async def enate_in_progress(env: WorkflowEnvironment) -> Handle:
-    handle = await start_ticket(env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    handle = await start_ticket(env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     await update(handle, StartCommand(actor="ana"))
     return handle
 
@@ -312,7 +312,7 @@ async def test_enate_close_if_no_response_resolves_then_closes_after_the_feedbac
     monday = await quiet_monday(time_env, calendar)
     await travel_to(time_env, local(monday, time(9)))
     handle = await start_ticket(
-        time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE, calendar=calendar
+        time_env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE, calendar=calendar
     )
     await update(handle, StartCommand(actor="ana"))
     await update(

@@ -34,8 +34,8 @@ from workflows.messages import (
     WaitCommand,
 )
 from workflows.models import (
+    BuiltInProfile,
     EventType,
-    ProfileName,
     ResolutionMethod,
     Status,
     TicketFields,
@@ -118,7 +118,7 @@ async def test_signal_of_the_same_name_applies_and_rejections_land_on_the_timeli
 async def test_search_attributes_and_summary_follow_the_ticket(
     time_env: WorkflowEnvironment,
 ) -> None:
-    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=ProfileName.ENATE)
+    handle = await start_ticket(time_env.client, TEST_TASK_QUEUE, profile=BuiltInProfile.ENATE)
     await update(handle, AssignCommand(actor="sofia", assignee="bruno"))
 
     attributes = await eventually(
@@ -185,7 +185,7 @@ async def test_closed_ticket_is_archived_and_only_older_inputs_ask_the_patch(
     handle = await start_ticket(
         time_env.client,
         TEST_TASK_QUEUE,
-        profile=ProfileName.ENATE,
+        profile=BuiltInProfile.ENATE,
         archive_locally=archive_locally,
         keep_store=False,  # the store's writes are tests/test_store.py's
     )

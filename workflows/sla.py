@@ -1,0 +1,339 @@
+"""SLA clocks, derived from a ticket's own timeline. Pure: no clock, no I/O.
+
+Nothing is counted in place: after every change the clocks are computed again from the
+events (when the ticket was submitted, when each email went out, each customer message,
+each wait and resolution), the current priority's targets and the calendar. So a
+priority change re-targets the clocks over the whole history, a pause is never lost,
+and a breach happens once (its event is on the timeline).
+
+Metrics (README, "Processes and SLAs"):
+
+* ``first_reply``: from the submission to the first email an agent sends.
+* ``next_reply``: from the oldest customer message not yet answered (after the first
+  reply) to the agent's next email; each such cycle is a clock of its own.
+* ``resolution``: from the submission to the resolution; a reopening resumes it, and a
+  ticket closed without a resolution (closed for lack of information) meets it then.
+
+Every clock counts only while the ticket is open and not in one of the SLA's pauses
+(by default while waiting for the customer and while resolved). A target in business
+units (``"4 business hours"``, ``"2 business days"``: a business day is the
+calendar's opening hours) counts business time; any other counts the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from workflows import calendar as cal
+from workflows.models import (
+    CalendarSnapshot,
+    EventType,
+    Offset,
+    OffsetUnit,
+    ProfilePolicy,
+    SlaAlert,
+    SlaClock,
+    SlaMetric,
+    SlaPause,
+    SlaPolicy,
+    SlaState,
+    TicketState,
+    TimelineEvent,
+)
+
+_WALL_SECONDS = {
+    OffsetUnit.SECONDS: 1,
+    OffsetUnit.MINUTES: 60,
+    OffsetUnit.HOURS: 3600,
+    OffsetUnit.CALENDAR_DAYS: 86400,
+    OffsetUnit.BUSINESS_MINUTES: 60,
+    OffsetUnit.BUSINESS_HOURS: 3600,
+}
+# Events after which the ticket is open and working (not waiting, resolved or closed).
+_WORKING = frozenset(
+    {
+        EventType.SUBMITTED,
+        EventType.STARTED,
+        EventType.RESUMED,
+        EventType.WAIT_ENDED,
+        EventType.REOPENED,
+        EventType.UNASSIGNED,
+        EventType.REQUEUED,
+        EventType.ROBOT_REJECTED,
+    }
+)
+ALERT_EVENTS = {
+    SlaAlert.WARNING: EventType.SLA_WARNING,
+    SlaAlert.BREACHED: EventType.SLA_BREACHED,
+}
+
+
+def target_seconds(offset: Offset, calendar: CalendarSnapshot) -> int:
+    """A target as seconds of its own time (business seconds for a business unit)."""
+    if offset.unit is OffsetUnit.BUSINESS_DAYS:
+        return offset.amount * cal.business_day_seconds(calendar)
+    return offset.amount * _WALL_SECONDS[offset.unit]
+
+
+def elapsed(start: datetime, end: datetime, business: bool, calendar: CalendarSnapshot) -> int:
+    if business:
+        return cal.business_seconds(start, end, calendar)
+    return max(int((end - start).total_seconds()), 0)
+
+
+def advance(start: datetime, seconds: int, business: bool, calendar: CalendarSnapshot) -> datetime:
+    if business:
+        return cal.add_business_seconds(start, seconds, calendar)
+    return start + timedelta(seconds=max(seconds, 0))
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A stretch of time the clocks count: open, and not in a pause."""
+
+    start: datetime
+    end: datetime | None  # None: still counting
+
+
+@dataclass(frozen=True)
+class _Cycle:
+    metric: SlaMetric
+    started_at: datetime
+    met_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+
+def _phase(event: TimelineEvent) -> str | None:
+    """The phase an event moves the ticket to, in the words of ``SlaPause``."""
+    if event.type in _WORKING:
+        return "working"
+    if event.type is EventType.WAITING:
+        return f"waiting_{event.data.get('reason')}"
+    if event.type is EventType.SPLIT:
+        return SlaPause.WAITING_SPLIT.value
+    if event.type is EventType.RESOLVED:
+        return SlaPause.RESOLVED.value
+    if event.type is EventType.CLOSED:
+        return "closed"
+    return None
+
+
+def _spans(timeline: Iterable[TimelineEvent], pauses: frozenset[SlaPause]) -> list[_Span]:
+    paused = {pause.value for pause in pauses} | {"closed"}
+    spans: list[_Span] = []
+    counting_since: datetime | None = None
+    submitted = False
+    for event in timeline:
+        submitted = submitted or event.type is EventType.SUBMITTED
+        phase = _phase(event)
+        if phase is None or not submitted:
+            continue
+        if phase in paused:
+            if counting_since is not None:
+                spans.append(_Span(counting_since, event.at))
+                counting_since = None
+        elif counting_since is None:
+            counting_since = event.at
+    if counting_since is not None:
+        spans.append(_Span(counting_since, None))
+    return spans
+
+
+def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[_Cycle]:
+    """Each metric's cycles, from the events: when it started, was met or stopped."""
+    submitted: datetime | None = None
+    first_reply: _Cycle | None = None
+    resolution: _Cycle | None = None
+    next_reply: _Cycle | None = None
+    for event in timeline:
+        kind = event.type
+        if kind is EventType.SUBMITTED and submitted is None:
+            submitted = event.at
+            first_reply = _Cycle(SlaMetric.FIRST_REPLY, event.at)
+            resolution = _Cycle(SlaMetric.RESOLUTION, event.at)
+            continue
+        if submitted is None or first_reply is None or resolution is None:
+            continue
+        if kind is EventType.EMAIL_SENT:
+            if first_reply.met_at is None and first_reply.stopped_at is None:
+                first_reply = _with(first_reply, met_at=event.at)
+            elif next_reply is not None and next_reply.met_at is None:
+                yield _with(next_reply, met_at=event.at)
+                next_reply = None
+        elif kind is EventType.CUSTOMER_REPLY:
+            answered = first_reply.met_at is not None
+            if answered and (next_reply is None or next_reply.met_at is not None):
+                next_reply = _Cycle(SlaMetric.NEXT_REPLY, event.at)
+        elif kind is EventType.RESOLVED and resolution.met_at is None:
+            resolution = _with(resolution, met_at=event.at)
+        elif kind is EventType.REOPENED:
+            resolution = _Cycle(SlaMetric.RESOLUTION, resolution.started_at)
+        elif kind is EventType.CLOSED:
+            if first_reply.met_at is None:
+                first_reply = _with(first_reply, stopped_at=event.at)
+            if resolution.met_at is None:
+                resolution = _with(resolution, met_at=event.at)
+            if next_reply is not None and next_reply.met_at is None:
+                next_reply = _with(next_reply, stopped_at=event.at)
+    if first_reply is not None and resolution is not None:
+        yield first_reply
+        if next_reply is not None:
+            yield next_reply
+        yield resolution
+
+
+def _with(cycle: _Cycle, **changes: datetime) -> _Cycle:
+    return _Cycle(
+        cycle.metric,
+        cycle.started_at,
+        changes.get("met_at", cycle.met_at),
+        changes.get("stopped_at", cycle.stopped_at),
+    )
+
+
+def _recorded(timeline: Iterable[TimelineEvent]) -> dict[tuple[EventType, str, str], datetime]:
+    """The alerts on the timeline, by (event type, metric, cycle start)."""
+    found: dict[tuple[EventType, str, str], datetime] = {}
+    for event in timeline:
+        if event.type in (EventType.SLA_WARNING, EventType.SLA_BREACHED):
+            key = (event.type, str(event.data.get("metric")), str(event.data.get("started_at")))
+            found.setdefault(key, event.at)
+    return found
+
+
+# --------------------------------------------------------------------------- clocks
+
+
+def clocks(
+    state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot, as_of: datetime
+) -> tuple[SlaClock, ...]:
+    """The ticket's SLA clocks as of ``as_of`` (its last change), one per metric that
+    has started and has a target for the ticket's priority. The latest ``next_reply``
+    cycle stands for that metric."""
+    sla = policy.sla
+    if sla is None:
+        return ()
+    spans = _spans(state.timeline, sla.pause_while)
+    recorded = _recorded(state.timeline)
+    latest: dict[SlaMetric, _Cycle] = {}
+    for cycle in _cycles(state.timeline):
+        latest[cycle.metric] = cycle
+    found = []
+    for cycle in latest.values():
+        target = sla.target(cycle.metric, state.fields.priority)
+        if target is not None:
+            found.append(_clock(cycle, target, spans, recorded, calendar, as_of))
+    return tuple(found)
+
+
+def _clock(
+    cycle: _Cycle,
+    target: Offset,
+    spans: list[_Span],
+    recorded: dict[tuple[EventType, str, str], datetime],
+    calendar: CalendarSnapshot,
+    as_of: datetime,
+) -> SlaClock:
+    business = target.unit.business
+    total = target_seconds(target, calendar)
+    end = cycle.met_at or cycle.stopped_at or as_of
+    spent = 0
+    breached_at: datetime | None = None
+    for span in spans:
+        start = max(span.start, cycle.started_at)
+        stop = min(span.end or as_of, end)
+        if stop <= start:
+            continue
+        part = elapsed(start, stop, business, calendar)
+        if breached_at is None and spent + part >= total:
+            breached_at = advance(start, total - spent, business, calendar)
+        spent += part
+    cycle_key = cycle.started_at.isoformat()
+    notified = recorded.get((EventType.SLA_BREACHED, cycle.metric.value, cycle_key))
+    if breached_at is None or (notified is not None and notified < breached_at):
+        # A breach told is a fact, even if a lower priority would not have had it.
+        breached_at = notified
+    counting = bool(spans) and spans[-1].end is None
+    if cycle.met_at is not None:
+        state = SlaState.MET
+    elif cycle.stopped_at is not None:
+        state = SlaState.STOPPED
+    else:
+        state = SlaState.RUNNING if counting else SlaState.PAUSED
+    remaining = total - spent
+    target_at = None
+    if state is SlaState.RUNNING:
+        target_at = advance(as_of, remaining, business, calendar) if remaining > 0 else breached_at
+    return SlaClock(
+        metric=cycle.metric,
+        target_at=target_at,
+        paused=state is SlaState.PAUSED,
+        remaining_seconds=remaining,
+        breached_at=breached_at,
+        state=state,
+        started_at=cycle.started_at,
+        met_at=cycle.met_at,
+        target=target.describe(),
+        target_seconds=total,
+        business_time=business,
+        as_of=as_of,
+    )
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    alert: SlaAlert
+    clock: SlaClock
+    due_at: datetime
+
+
+def alerts(state: TicketState, sla: SlaPolicy | None, calendar: CalendarSnapshot) -> list[DueAlert]:
+    """The warnings and breaches the running clocks still owe, at their exact times
+    (a due time in the past: owed now). Each is owed once per clock cycle."""
+    if sla is None:
+        return []
+    recorded = _recorded(state.timeline)
+    owed = []
+    for clock in state.sla:
+        if clock.state is not SlaState.RUNNING or clock.target_at is None:
+            continue
+        key = (clock.metric.value, clock.started_at.isoformat())
+        if (EventType.SLA_BREACHED, *key) in recorded:
+            continue
+        owed.append(DueAlert(SlaAlert.BREACHED, clock, clock.target_at))
+        if sla.warn_at is None or (EventType.SLA_WARNING, *key) in recorded:
+            continue
+        before_target = round(clock.target_seconds * (1 - sla.warn_at))
+        if clock.remaining_seconds > before_target:
+            warn_at = advance(
+                clock.as_of,
+                clock.remaining_seconds - before_target,
+                clock.business_time,
+                calendar,
+            )
+            owed.append(DueAlert(SlaAlert.WARNING, clock, warn_at))
+        elif clock.remaining_seconds > 0:
+            owed.append(DueAlert(SlaAlert.WARNING, clock, clock.as_of))
+    return owed
+
+
+def due_at(state: TicketState) -> datetime | None:
+    """When the first running clock runs out, if none has yet (``TicketSlaDueAt``)."""
+    return min(
+        (
+            clock.target_at
+            for clock in state.sla
+            if clock.state is SlaState.RUNNING
+            and clock.target_at is not None
+            and clock.breached_at is None
+        ),
+        default=None,
+    )
