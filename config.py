@@ -257,7 +257,9 @@ class Settings(BaseSettings):
             return tuple(u.strip() for u in text.split(",") if u.strip())
         return value
 
-    @field_validator("calendar_country", "calendar_subdivision", "smtp_starttls", mode="before")
+    @field_validator(
+        "calendar_country", "calendar_subdivision", "smtp_starttls", "profiles_file", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -25,7 +25,7 @@ from typing import Any
 import holidays
 from pydantic import ValidationError
 
-from workflows.models import CalendarSnapshot, ProfilePolicy
+from workflows.models import DEADLINE_LABELS, CalendarSnapshot, ProfilePolicy
 from workflows.policy import PROFILES, UnknownProfile
 from workflows.zones import zone
 
@@ -91,6 +91,9 @@ class Profiles(Mapping[str, Profile]):
         if found is None:
             raise UnknownProfile(name, tuple(self._profiles))
         return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._profiles
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._profiles)
@@ -169,9 +172,12 @@ def _profile(name: str, table: dict[str, Any], default: CalendarSnapshot, where:
         raise where.error(
             (*at, "extends"), f"extends {extends!r}: a profile extends one of {', '.join(PROFILES)}"
         )
-    fields: dict[str, Any] = {}
     if extends is not None:
         fields = PROFILES[extends].model_dump(exclude={"name"})
+    else:
+        # The timers' labels in the profile's language, unless the file names its own.
+        language = table.get("language")
+        fields = {"deadline_labels": DEADLINE_LABELS.get(str(language), DEADLINE_LABELS["en"])}
     for key, value in table.items():
         if key in ("extends", "calendar"):
             continue
@@ -183,7 +189,18 @@ def _profile(name: str, table: dict[str, Any], default: CalendarSnapshot, where:
     try:
         policy = ProfilePolicy(name=name, **fields)
     except ValidationError as error:
-        problem = error.errors(include_url=False, include_input=False)[0]
+        problems = error.errors(include_url=False, include_input=False)
+        missing = [
+            str(p["loc"][0]) for p in problems if p["type"] == "missing" and len(p["loc"]) == 1
+        ]
+        if missing:
+            named = ", ".join(_FILE_KEY.get(field, field) for field in missing)
+            raise where.error(
+                at,
+                f"a profile that extends nothing must set {named} "
+                '(or extend a built-in: extends = "support")',
+            ) from None
+        problem = problems[0]
         loc = tuple(str(part) for part in problem["loc"])
         if loc and loc[0] in _FILE_KEY:
             loc = (_FILE_KEY[loc[0]], *loc[1:])
@@ -198,7 +215,9 @@ def _profile(name: str, table: dict[str, Any], default: CalendarSnapshot, where:
 
 def _readable(loc: tuple[str, ...]) -> tuple[str, ...]:
     """pydantic's location without the model-internal steps (a union's branch name)."""
-    return tuple(part for part in loc if not part.startswith(("function-", "tagged-union")))
+    return tuple(
+        part for part in loc if part != "[key]" and not part.startswith(("function-", "tagged-"))
+    )
 
 
 def _message(text: str) -> str:

@@ -27,9 +27,12 @@ from workflows.models import (
     Command,
     Offset,
     OffsetUnit,
+    Priority,
     ProfileName,
     ProfilePolicy,
     ResolutionMethod,
+    SlaMetric,
+    SlaPolicy,
     TicketFields,
     WaitReason,
 )
@@ -77,6 +80,26 @@ def reminder_policy(profile: ProfileName, first_reminder: timedelta) -> ProfileP
         }
     )
     return real.model_copy(update={"timers": timers})
+
+
+def with_sla(policy: ProfilePolicy) -> ProfilePolicy:
+    """``policy`` with SLA clocks on every metric: targets beyond the run, so what they
+    cost is computing the clocks and arming their warnings (none falls due)."""
+    far = seconds(FAR.total_seconds())
+    targets = {metric: {priority: far for priority in Priority} for metric in SlaMetric}
+    return policy.model_copy(update={"sla": SlaPolicy(targets=targets, warn_at=0.75)})
+
+
+def alert_policy(warning_after: timedelta, breach_after: timedelta) -> ProfilePolicy:
+    """For SLA lateness: a first reply warned ``warning_after`` the submission and
+    breached ``breach_after`` it (wall-clock seconds, so the calendar plays no part)."""
+    real = standard_policy(BuiltInProfile.SUPPORT)
+    target = seconds(breach_after.total_seconds())
+    sla = SlaPolicy(
+        targets={SlaMetric.FIRST_REPLY: {priority: target for priority in Priority}},
+        warn_at=warning_after / breach_after,
+    )
+    return real.model_copy(update={"sla": sla})
 
 
 FIELDS = TicketFields(

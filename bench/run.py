@@ -28,11 +28,13 @@ from bench.scenarios import (
     Throughput,
     ceiling,
     client_lifecycles,
+    client_lifecycles_with_sla,
     client_lifecycles_without_store,
     history_of_standard_lifecycle,
     http_lifecycles,
     shaped_ceiling_for,
     shaped_history,
+    sla_lateness,
     ticket_shape,
     timer_lateness,
 )
@@ -60,6 +62,8 @@ TARGETS = {
     "client_to_shaped_ceiling": 0.9,
     "http_to_client": 0.85,
     "reminder_lateness_p99_ms": 1000.0,
+    "sla_alert_lateness_p99_ms": 1000.0,
+    "sla_on_to_off": 0.9,
     "worker_peak_rss_mib": 500.0,
     "history_events": 60,
     "store_kept_to_not": 0.9,
@@ -86,7 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache", type=int, default=500, help="worker's cached tickets")
     parser.add_argument(
         "--only",
-        choices=["throughput", "history", "store", "timers", "mail"],
+        choices=["throughput", "history", "store", "timers", "sla", "mail"],
         action="append",
     )
     parser.add_argument("--mail-messages", type=int, default=150, help="per phase and round")
@@ -109,7 +113,7 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         update={"worker_max_cached_workflows": args.cache}
     )
     run = secrets.token_hex(2)
-    wanted = set(args.only or ["throughput", "history", "store", "timers", "mail"])
+    wanted = set(args.only or ["throughput", "history", "store", "timers", "sla", "mail"])
     sink = MailSink(settings.smtp_host, settings.smtp_port)
     sink.start()
     parts: list[Part] = []
@@ -176,6 +180,24 @@ async def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             results["timers"] = timers.as_dict()
             await worker.stop()
             parts.remove(worker)
+        if "sla" in wanted:
+            worker = await start_worker(settings)
+            parts.append(worker)
+            logger.info("SLA run: %s tickets", args.timer_tickets)
+            alerts = await sla_lateness(
+                client,
+                settings,
+                worker,
+                sink,
+                args.timer_tickets,
+                args.create_rate,
+                args.first_due_after,
+                args.due_window,
+                run,
+            )
+            results["sla"] = alerts.as_dict()
+            await worker.stop()
+            parts.remove(worker)
         if "mail" in wanted:
             results["mail"] = await mail_phases(client, settings, args, run, parts)
     finally:
@@ -229,6 +251,7 @@ async def throughput(
         shaped_ceiling_for(shape),
         client_lifecycles,
         client_lifecycles_without_store,
+        client_lifecycles_with_sla,
         http_lifecycles,
     )
     warm_up = max(args.concurrency // 2, 8)
@@ -280,6 +303,7 @@ def ratios_of(rates: dict[str, float]) -> dict[str, float]:
         "store_kept_to_not": ratio(
             rates["client_lifecycles"], rates["client_lifecycles_without_store"]
         ),
+        "sla_on_to_off": ratio(rates["client_lifecycles_with_sla"], rates["client_lifecycles"]),
     }
 
 
@@ -340,7 +364,20 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 ratios["http_to_client"] >= TARGETS["http_to_client"],
             )
         )
-        for name in ("client_to_shaped_ceiling", "http_to_client", "store_kept_to_not"):
+        rows.append(
+            (
+                "SLA on / off (client lifecycles)",
+                f"{ratios['sla_on_to_off']:.2f}",
+                f">= {TARGETS['sla_on_to_off']}",
+                ratios["sla_on_to_off"] >= TARGETS["sla_on_to_off"],
+            )
+        )
+        for name in (
+            "client_to_shaped_ceiling",
+            "http_to_client",
+            "store_kept_to_not",
+            "sla_on_to_off",
+        ):
             each = " ".join(f"{r[name]:.2f}" for r in results.get("ratios_by_round", []))
             rows.append((f"{name.replace('_to_', ' / ')}, each round", each, "", True))
         for step, latency in results["http_lifecycles"]["latency"].items():
@@ -390,6 +427,20 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 timers["worker_peak_rss_mib"] <= TARGETS["worker_peak_rss_mib"],
             )
         )
+    alerts = results.get("sla")
+    if alerts:
+        for kind in ("warning", "breach"):
+            late = alerts[f"{kind}_event_lateness"]
+            rows.append(
+                (
+                    f"SLA {kind} lateness p50 / p99 / max (ms), {alerts['tickets']} armed",
+                    f"{late['p50_ms']} / {late['p99_ms']} / {late['max_ms']}",
+                    f"p99 <= {TARGETS['sla_alert_lateness_p99_ms']:.0f}",
+                    late["p99_ms"] <= TARGETS["sla_alert_lateness_p99_ms"]
+                    and alerts["missing_alerts"] == 0
+                    and alerts["loaded_before_first_due"],
+                )
+            )
     store_results = results.get("store")
     if store_results:
         for page, latency in store_results["pages"].items():

@@ -36,9 +36,11 @@ from bench.profiles import (
     AGENT,
     FEEDBACK_WINDOW,
     FIELDS,
+    alert_policy,
     reminder_policy,
     standard_policy,
     standard_steps,
+    with_sla,
 )
 from bench.serve_worker import noop_queue
 from bench.shaped import TicketShapedWorkflow
@@ -378,12 +380,15 @@ def standard_input(
     calendar: CalendarSnapshot,
     *,
     keep_store: bool = True,
+    sla: bool = False,
 ) -> TicketInput:
     """What the API starts for ``POST /tickets`` (submit true), with the bench's timers;
-    without the ticket store only to measure what keeping it costs."""
+    without the ticket store only to measure what keeping it costs, with SLA clocks to
+    measure what they cost."""
+    policy = standard_policy(profile)
     return TicketInput(
         ticket_id=ticket_id,
-        policy=standard_policy(profile),
+        policy=with_sla(policy) if sla else policy,
         calendar=calendar,
         fields=FIELDS,
         submit=True,
@@ -428,9 +433,10 @@ async def run_standard_lifecycle(
     result: Throughput | None = None,
     *,
     keep_store: bool = True,
+    sla: bool = False,
 ) -> WorkflowHandle[TicketWorkflow, TicketView]:
     started = time.perf_counter()
-    ticket = standard_input(settings, ticket_id, profile, calendar, keep_store=keep_store)
+    ticket = standard_input(settings, ticket_id, profile, calendar, keep_store=keep_store, sla=sla)
     handle = await start_ticket(client, settings, ticket)
     if result is not None:
         _timed(result, "create", started)
@@ -478,6 +484,26 @@ async def client_lifecycles_without_store(
         )
 
     return await _closed_loop("temporal client, no store", count, concurrency, one)
+
+
+async def client_lifecycles_with_sla(
+    client: Client, settings: Settings, count: int, concurrency: int, run: str
+) -> Throughput:
+    """The same lifecycles with SLA clocks on every metric: what the clocks cost."""
+    calendar = calendar_for(settings)
+
+    async def one(number: int, result: Throughput) -> None:
+        await run_standard_lifecycle(
+            client,
+            settings,
+            f"a{run}{number}",
+            BuiltInProfile.SUPPORT,
+            calendar,
+            result,
+            sla=True,
+        )
+
+    return await _closed_loop("temporal client, SLA on", count, concurrency, one)
 
 
 # ------------------------------------------------------------------ (3) HTTP API
@@ -642,19 +668,70 @@ def waiting_ticket(
     )
 
 
-async def _wait_until_loaded(client: Client, run: str, count: int, until: datetime) -> int:
-    """How many of the run's tickets armed their reminders before ``until`` (all, or fewer).
+async def _wait_until_loaded(
+    client: Client, prefix: str, status: Status, count: int, until: datetime
+) -> int:
+    """How many of the run's tickets armed their timers before ``until`` (all, or fewer).
 
     A ticket is armed once the worker ran its first workflow task, which also publishes
-    its status: the count comes from visibility. Reminders that fall due while tickets
-    are still being loaded would measure the creation backlog, not the timers.
+    its status: the count comes from visibility. Timers that fall due while tickets are
+    still being loaded would measure the creation backlog, not the timers.
     """
-    query = f'WorkflowId STARTS_WITH "{workflow_id_for(f"r{run}")}" AND TicketStatus = "waiting"'
+    query = (
+        f'WorkflowId STARTS_WITH "{workflow_id_for(prefix)}" AND TicketStatus = "{status.value}"'
+    )
     while True:
         loaded = (await client.count_workflows(query)).count
         if loaded >= count or datetime.now(UTC) >= until:
             return loaded
         await asyncio.sleep(LOAD_POLL_SECONDS)
+
+
+async def _open_at_rate(
+    client: Client,
+    settings: Settings,
+    ticket_ids: list[str],
+    ticket_for: Callable[[str], TicketInput],
+    create_rate: float,
+) -> float:
+    """Starts the tickets at a steady rate, as a desk's arrive; the seconds it took."""
+    gate = asyncio.Semaphore(CREATE_PARALLELISM)
+
+    async def create(ticket_id: str) -> None:
+        async with gate:
+            await start_ticket(client, settings, ticket_for(ticket_id))
+
+    started = time.perf_counter()
+    async with asyncio.TaskGroup() as group:
+        for number, ticket_id in enumerate(ticket_ids):
+            await asyncio.sleep(max(0.0, started + number / create_rate - time.perf_counter()))
+            group.create_task(create(ticket_id))
+    return time.perf_counter() - started
+
+
+async def _read_views(client: Client, ticket_ids: list[str]) -> dict[str, TicketView]:
+    """Every ticket's view; most are out of the worker's cache, so each query replays one."""
+    gate = asyncio.Semaphore(QUERY_PARALLELISM)
+    views: dict[str, TicketView] = {}
+
+    async def read(ticket_id: str) -> None:
+        handle = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(ticket_id))
+        async with gate:
+            for attempt in range(1, QUERY_ATTEMPTS + 1):
+                try:
+                    views[ticket_id] = await handle.query(
+                        TicketWorkflow.view, rpc_timeout=QUERY_TIMEOUT
+                    )
+                    return
+                except RPCError:
+                    if attempt == QUERY_ATTEMPTS:
+                        raise
+
+    logger.info("reading %s views", len(ticket_ids))
+    async with asyncio.TaskGroup() as group:
+        for ticket_id in ticket_ids:
+            group.create_task(read(ticket_id))
+    return views
 
 
 @dataclass
@@ -733,26 +810,15 @@ async def timer_lateness(
     metrics_before = await worker_metrics(settings)
     worker.reset_peak()
     emails_before = sink.count()
-    gate = asyncio.Semaphore(CREATE_PARALLELISM)
 
-    async def create(ticket_id: str, reminder_due: datetime) -> None:
-        async with gate:
-            await start_ticket(
-                client,
-                settings,
-                waiting_ticket(settings, ticket_id, calendar, reminder_due, first_reminder),
-            )
+    def ticket_for(ticket_id: str) -> TicketInput:
+        return waiting_ticket(settings, ticket_id, calendar, due[ticket_id], first_reminder)
 
     started = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for number, (ticket_id, reminder_due) in enumerate(due.items()):
-            # Tickets arrive at a steady rate, as a desk's do, not all at once.
-            await asyncio.sleep(max(0.0, started + number / create_rate - time.perf_counter()))
-            group.create_task(create(ticket_id, reminder_due))
-    created_seconds = time.perf_counter() - started
+    created_seconds = await _open_at_rate(client, settings, list(due), ticket_for, create_rate)
     logger.info("created %s waiting tickets in %.1f s", count, created_seconds)
     first_due = min(due.values())
-    loaded = await _wait_until_loaded(client, run, count, until=first_due)
+    loaded = await _wait_until_loaded(client, f"r{run}", Status.WAITING, count, until=first_due)
     loaded_seconds = time.perf_counter() - started
     logger.info("%s tickets loaded (armed) after %.1f s", loaded, loaded_seconds)
     await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()))
@@ -774,30 +840,12 @@ async def timer_lateness(
     ]
     event_lateness: list[float] = []
     missing = 0
-    gate = asyncio.Semaphore(QUERY_PARALLELISM)
-
-    async def read(ticket_id: str, reminder_due: datetime) -> None:
-        nonlocal missing
-        handle = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id_for(ticket_id))
-        async with gate:
-            # Most of these tickets are out of the worker's cache: each query replays one.
-            for attempt in range(1, QUERY_ATTEMPTS + 1):
-                try:
-                    view = await handle.query(TicketWorkflow.view, rpc_timeout=QUERY_TIMEOUT)
-                    break
-                except RPCError:
-                    if attempt == QUERY_ATTEMPTS:
-                        raise
+    for ticket_id, view in (await _read_views(client, list(due))).items():
         sent = [event for event in view.timeline if event.type is EventType.REMINDER_SENT]
         if not sent:
             missing += 1
-            return
-        event_lateness.append((sent[0].at - reminder_due).total_seconds())
-
-    logger.info("reading %s views", count)
-    async with asyncio.TaskGroup() as group:
-        for ticket_id, reminder_due in due.items():
-            group.create_task(read(ticket_id, reminder_due))
+            continue
+        event_lateness.append((sent[0].at - due[ticket_id]).total_seconds())
     sample = list(due)[:: max(1, count // LATENESS_SAMPLE)]
     parts = [await reminder_lateness_parts(client, ticket_id) for ticket_id in sample]
     return TimerRun(
@@ -817,6 +865,138 @@ async def timer_lateness(
         metrics_before=metrics_before,
         metrics_after=metrics_after,
         lateness_parts={name: [part[name] for part in parts] for name in LATENESS_PARTS},
+    )
+
+
+def alert_ticket(
+    settings: Settings,
+    ticket_id: str,
+    calendar: CalendarSnapshot,
+    warning_due: datetime,
+    warning_after: timedelta,
+    breach_after: timedelta,
+) -> TicketInput:
+    """A support ticket assigned and not yet answered, whose first-reply SLA warns at
+    ``warning_due`` and is breached ``breach_after - warning_after`` later. Its state
+    comes from the pure core, as :func:`waiting_ticket`'s does."""
+    policy = alert_policy(warning_after, breach_after)
+    opened = warning_due - warning_after
+    state = lifecycle.new_ticket(
+        ticket_id=ticket_id,
+        policy=policy,
+        calendar=calendar,
+        fields=FIELDS,
+        now=opened,
+        actor=AGENT,
+        submit=True,
+    ).state
+    state = lifecycle.decide(
+        state, AssignCommand(actor=AGENT, assignee=AGENT), opened, policy, calendar
+    ).state
+    due = lifecycle.next_deadline(state)
+    if due is None or abs((due.due_at - warning_due).total_seconds()) > 0.001:
+        raise RuntimeError(f"expected an SLA warning due at {warning_due}, got {due}")
+    return TicketInput(
+        ticket_id=ticket_id,
+        policy=policy,
+        calendar=calendar,
+        state=state,
+        deliver_webhooks=bool(settings.webhook_urls),
+        notify_agents=bool(settings.agent_emails),
+        archive_locally=True,
+    )
+
+
+@dataclass
+class AlertRun:
+    tickets: int
+    created_seconds: float
+    loaded_before_first_due: bool
+    first_due_after: float
+    window_seconds: float
+    warning_lateness: list[float]
+    breach_lateness: list[float]
+    missing_alerts: int
+    peak_rss_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tickets": self.tickets,
+            "creation_seconds": round(self.created_seconds, 1),
+            "loaded_before_first_due": self.loaded_before_first_due,
+            "first_due_after_seconds": self.first_due_after,
+            "due_window_seconds": self.window_seconds,
+            "warning_event_lateness": summary_ms(self.warning_lateness),
+            "breach_event_lateness": summary_ms(self.breach_lateness),
+            "alert_event_lateness": summary_ms(self.warning_lateness + self.breach_lateness),
+            "missing_alerts": self.missing_alerts,
+            "worker_peak_rss_mib": round(self.peak_rss_bytes / 2**20, 1),
+        }
+
+
+async def sla_lateness(
+    client: Client,
+    settings: Settings,
+    worker: Part,
+    sink: MailSink,
+    count: int,
+    create_rate: float,
+    first_due_after: float,
+    window: float,
+    run: str,
+) -> AlertRun:
+    """``count`` tickets whose SLA warnings fall evenly over ``window`` seconds, and
+    their breaches half a window after each warning: two alerts a ticket, each an event
+    and an email to the assignee. Lateness is measured as for the reminders: from the due
+    time to the ``sla_warning`` or ``sla_breached`` event."""
+    calendar = calendar_for(settings)
+    warning_after = timedelta(seconds=first_due_after + window + 60)
+    breach_after = warning_after + timedelta(seconds=window / 2)
+    opened = datetime.now(UTC)
+    warning_due = {
+        f"s{run}{n}": opened + timedelta(seconds=first_due_after + window * n / count)
+        for n in range(count)
+    }
+    worker.reset_peak()
+    emails_before = sink.count()
+
+    def ticket_for(ticket_id: str) -> TicketInput:
+        due = warning_due[ticket_id]
+        return alert_ticket(settings, ticket_id, calendar, due, warning_after, breach_after)
+
+    ids = list(warning_due)
+    created_seconds = await _open_at_rate(client, settings, ids, ticket_for, create_rate)
+    logger.info("created %s unanswered tickets in %.1f s", count, created_seconds)
+    first_due = min(warning_due.values())
+    loaded = await _wait_until_loaded(client, f"s{run}", Status.IN_PROGRESS, count, until=first_due)
+    last_breach = max(warning_due.values()) + (breach_after - warning_after)
+    patience = (last_breach - datetime.now(UTC)).total_seconds() + STRAGGLER_PATIENCE
+    await sink.wait_for(emails_before + 2 * count, patience)
+    peak = worker.peak_rss_bytes
+    warning_lateness: list[float] = []
+    breach_lateness: list[float] = []
+    missing = 0
+    for ticket_id, view in (await _read_views(client, ids)).items():
+        due = warning_due[ticket_id]
+        for kind, expected, found in (
+            (EventType.SLA_WARNING, due, warning_lateness),
+            (EventType.SLA_BREACHED, due + (breach_after - warning_after), breach_lateness),
+        ):
+            told = [event for event in view.timeline if event.type is kind]
+            if told:
+                found.append((told[0].at - expected).total_seconds())
+            else:
+                missing += 1
+    return AlertRun(
+        tickets=count,
+        created_seconds=created_seconds,
+        loaded_before_first_due=loaded == count,
+        first_due_after=first_due_after,
+        window_seconds=window,
+        warning_lateness=warning_lateness,
+        breach_lateness=breach_lateness,
+        missing_alerts=missing,
+        peak_rss_bytes=peak,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -29,11 +30,10 @@ from web import forms
 from web.limits import limit_console
 from web.pages import render
 from web.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, Session, Sessions, csrf_ok
-from workflows import lifecycle
+from workflows import lifecycle, sla
 from workflows.messages import EditCommand
 from workflows.models import (
     TICKET_ID_PATTERN,
-    BuiltInProfile,
     Command,
     Priority,
     ProfileName,
@@ -299,7 +299,7 @@ async def queue_page(request: Request) -> Response:
         statuses=[s for s in Status if s is not Status.CLOSED] + [Status.CLOSED],
         wait_reasons=list(WaitReason),
         priorities=list(Priority),
-        profiles=list(BuiltInProfile),
+        profiles=list(web.settings.profiles),
         timezone=web.settings.calendar_timezone,
     )
 
@@ -460,6 +460,14 @@ def _problem(error: Exception, session: Session) -> Response:
     )
 
 
+def _zone_of(web: Web, profile: str) -> str:
+    """The time zone a ticket's times are shown in: its profile's calendar's."""
+    profiles = web.settings.profiles
+    if profile in profiles:
+        return profiles.calendar_for(profile).timezone
+    return web.settings.calendar_timezone
+
+
 def _body_of(command: str) -> type[BaseModel]:
     """A command's form is its API body (edit's is PATCH /tickets/{id}'s)."""
     return body_model(EditCommand if command == "edit" else ROUTE_OF[command].spec.model)
@@ -478,6 +486,12 @@ def _ticket(
 ) -> Response:
     policy = web.policies(view.profile)
     offered = lifecycle.offered(view, policy)
+    calendar = web.tickets.calendar(view.profile) if web.tickets and view.sla else None
+    now = datetime.now(UTC)
+    clocks = [
+        (clock, sla.remaining_at(clock, now, calendar) if calendar else clock.remaining_seconds)
+        for clock in view.sla
+    ]
     command_forms = []
     for name in offered:
         body_type = _body_of(name)
@@ -505,7 +519,8 @@ def _ticket(
             for name, value in (values or {}).items()
             if failed not in offered and name not in ("csrf", "idempotency") and value.strip()
         ],
-        timezone=web.settings.calendar_timezone,
+        timezone=_zone_of(web, view.profile),
+        clocks=clocks,
         public=Visibility.PUBLIC,
         idempotency=secrets.token_urlsafe(12),
     )

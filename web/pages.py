@@ -47,6 +47,7 @@ def environment() -> Environment:
     env.filters["paragraphs"] = paragraphs
     env.filters["local"] = local_time
     env.filters["left"] = time_left
+    env.filters["business_span"] = clock_span
     env.filters["event_details"] = event_details
     env.filters["event_refs"] = event_refs
     env.globals["qualification_label"] = qualification_label
@@ -112,6 +113,16 @@ def time_left(moment: datetime | None, language: str = "en", now: datetime | Non
     if language == "pt-BR":
         return f"atrasado {words}" if delta < timedelta(0) else f"em {words}"
     return f"{words} overdue" if delta < timedelta(0) else f"in {words}"
+
+
+def clock_span(seconds: float, business: bool) -> str:
+    """An SLA clock's time left: "3 h 20 min of business time", "40 min over". Business
+    time is told in hours, never days (a business day is not 24 hours)."""
+    minutes = int(abs(seconds) // 60)
+    hours, minutes = divmod(minutes, 60)
+    words = (f"{hours} h" + (f" {minutes} min" if minutes else "")) if hours else f"{minutes} min"
+    kind = " of business time" if business else ""
+    return f"{words} over" if seconds < 0 else f"{words}{kind}"
 
 
 def _span(delta: timedelta, language: str) -> str:

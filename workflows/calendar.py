@@ -124,10 +124,10 @@ def _business_window(day: date, calendar: CalendarSnapshot) -> tuple[datetime, d
     return opens, closes
 
 
-def business_seconds(start: datetime, end: datetime, calendar: CalendarSnapshot) -> int:
-    """The business time between ``start`` and ``end``, in whole seconds (0 if reversed)."""
+def business_seconds(start: datetime, end: datetime, calendar: CalendarSnapshot) -> float:
+    """The business time between ``start`` and ``end``, in seconds (0 if reversed)."""
     if end <= start:
-        return 0
+        return 0.0
     total = 0.0
     day = to_local(start, calendar).date()
     last = to_local(end, calendar).date()
@@ -138,10 +138,10 @@ def business_seconds(start: datetime, end: datetime, calendar: CalendarSnapshot)
             if overlap > 0:
                 total += overlap
         day += timedelta(days=1)
-    return int(total)
+    return total
 
 
-def add_business_seconds(start: datetime, seconds: int, calendar: CalendarSnapshot) -> datetime:
+def add_business_seconds(start: datetime, seconds: float, calendar: CalendarSnapshot) -> datetime:
     """The instant ``seconds`` of business time after ``start`` (``start`` itself for 0)."""
     if seconds <= 0:
         return start.astimezone(UTC)

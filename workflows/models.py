@@ -390,6 +390,8 @@ class SlaClock(Frozen):
 
     metric: SlaMetric
     target_at: datetime | None
+    warning_at: datetime | None = None
+    """When a running clock's warning is due (None: no warnings, or not running)."""
     paused: bool
     remaining_seconds: int
     breached_at: datetime | None = None

@@ -77,13 +77,15 @@ def target_seconds(offset: Offset, calendar: CalendarSnapshot) -> int:
     return offset.amount * _WALL_SECONDS[offset.unit]
 
 
-def elapsed(start: datetime, end: datetime, business: bool, calendar: CalendarSnapshot) -> int:
+def elapsed(start: datetime, end: datetime, business: bool, calendar: CalendarSnapshot) -> float:
     if business:
         return cal.business_seconds(start, end, calendar)
-    return max(int((end - start).total_seconds()), 0)
+    return max((end - start).total_seconds(), 0.0)
 
 
-def advance(start: datetime, seconds: int, business: bool, calendar: CalendarSnapshot) -> datetime:
+def advance(
+    start: datetime, seconds: float, business: bool, calendar: CalendarSnapshot
+) -> datetime:
     if business:
         return cal.add_business_seconds(start, seconds, calendar)
     return start + timedelta(seconds=max(seconds, 0))
@@ -227,13 +229,14 @@ def clocks(
     for cycle in latest.values():
         target = sla.target(cycle.metric, state.fields.priority)
         if target is not None:
-            found.append(_clock(cycle, target, spans, recorded, calendar, as_of))
+            found.append(_clock(cycle, target, sla, spans, recorded, calendar, as_of))
     return tuple(found)
 
 
 def _clock(
     cycle: _Cycle,
     target: Offset,
+    sla: SlaPolicy,
     spans: list[_Span],
     recorded: dict[tuple[EventType, str, str], datetime],
     calendar: CalendarSnapshot,
@@ -241,12 +244,17 @@ def _clock(
 ) -> SlaClock:
     business = target.unit.business
     total = target_seconds(target, calendar)
+    open_cycle = cycle.met_at is None and cycle.stopped_at is None
     end = cycle.met_at or cycle.stopped_at or as_of
-    spent = 0
+    spent = 0.0
     breached_at: datetime | None = None
+    running_since: datetime | None = None
+    spent_before_running = 0.0
     for span in spans:
         start = max(span.start, cycle.started_at)
         stop = min(span.end or as_of, end)
+        if span.end is None and open_cycle:
+            running_since, spent_before_running = start, spent
         if stop <= start:
             continue
         part = elapsed(start, stop, business, calendar)
@@ -258,22 +266,27 @@ def _clock(
     if breached_at is None or (notified is not None and notified < breached_at):
         # A breach told is a fact, even if a lower priority would not have had it.
         breached_at = notified
-    counting = bool(spans) and spans[-1].end is None
     if cycle.met_at is not None:
         state = SlaState.MET
     elif cycle.stopped_at is not None:
         state = SlaState.STOPPED
     else:
-        state = SlaState.RUNNING if counting else SlaState.PAUSED
-    remaining = total - spent
-    target_at = None
-    if state is SlaState.RUNNING:
-        target_at = advance(as_of, remaining, business, calendar) if remaining > 0 else breached_at
+        state = SlaState.RUNNING if running_since is not None else SlaState.PAUSED
+    target_at = warning_at = None
+    if running_since is not None:
+        # From where the clock last started to run, so the instants stay the same from
+        # one change of the ticket to the next (a moving timer would be re-armed).
+        left = total - spent_before_running
+        target_at = advance(running_since, left, business, calendar) if left > 0 else breached_at
+        if sla.warn_at is not None:
+            warn_left = total * sla.warn_at - spent_before_running
+            warning_at = advance(running_since, max(warn_left, 0.0), business, calendar)
     return SlaClock(
         metric=cycle.metric,
         target_at=target_at,
+        warning_at=warning_at,
         paused=state is SlaState.PAUSED,
-        remaining_seconds=remaining,
+        remaining_seconds=round(total - spent),
         breached_at=breached_at,
         state=state,
         started_at=cycle.started_at,
@@ -295,7 +308,7 @@ class DueAlert:
     due_at: datetime
 
 
-def alerts(state: TicketState, sla: SlaPolicy | None, calendar: CalendarSnapshot) -> list[DueAlert]:
+def alerts(state: TicketState, sla: SlaPolicy | None) -> list[DueAlert]:
     """The warnings and breaches the running clocks still owe, at their exact times
     (a due time in the past: owed now). Each is owed once per clock cycle."""
     if sla is None:
@@ -309,20 +322,20 @@ def alerts(state: TicketState, sla: SlaPolicy | None, calendar: CalendarSnapshot
         if (EventType.SLA_BREACHED, *key) in recorded:
             continue
         owed.append(DueAlert(SlaAlert.BREACHED, clock, clock.target_at))
-        if sla.warn_at is None or (EventType.SLA_WARNING, *key) in recorded:
-            continue
-        before_target = round(clock.target_seconds * (1 - sla.warn_at))
-        if clock.remaining_seconds > before_target:
-            warn_at = advance(
-                clock.as_of,
-                clock.remaining_seconds - before_target,
-                clock.business_time,
-                calendar,
-            )
-            owed.append(DueAlert(SlaAlert.WARNING, clock, warn_at))
-        elif clock.remaining_seconds > 0:
-            owed.append(DueAlert(SlaAlert.WARNING, clock, clock.as_of))
+        if clock.warning_at is not None and (EventType.SLA_WARNING, *key) not in recorded:
+            owed.append(DueAlert(SlaAlert.WARNING, clock, clock.warning_at))
     return owed
+
+
+def remaining_at(clock: SlaClock, now: datetime, calendar: CalendarSnapshot) -> float:
+    """A clock's remaining seconds at ``now`` (in its own time: business seconds for a
+    business target), for readers between the ticket's changes. Only a running clock
+    moves; a breached one counts how far it is past (negative)."""
+    if clock.state is not SlaState.RUNNING or clock.target_at is None:
+        return float(clock.remaining_seconds)
+    if now <= clock.target_at:
+        return elapsed(now, clock.target_at, clock.business_time, calendar)
+    return -elapsed(clock.target_at, now, clock.business_time, calendar)
 
 
 def due_at(state: TicketState) -> datetime | None:

@@ -274,7 +274,7 @@ def _arm_sla(alert: SlaAlert) -> ArmRule:
     def arm(
         state: TicketState, policy: ProfilePolicy, calendar: CalendarSnapshot
     ) -> Iterable[Deadline]:
-        for owed in sla.alerts(state, policy.sla, calendar):
+        for owed in sla.alerts(state, policy.sla):
             if owed.alert is alert:
                 metric = label(policy, owed.clock.metric.value)
                 yield Deadline(
@@ -290,7 +290,7 @@ def _fire_sla(tx: Transaction, due: list[Deadline]) -> None:
     """Record what the clocks owe now (a breach makes its warning moot) and tell of it:
     the assignee or the supervisors by email, and the webhooks."""
     state = tx.state
-    owed = [a for a in sla.alerts(state, tx.policy.sla, tx.calendar) if a.due_at <= tx.now]
+    owed = [a for a in sla.alerts(state, tx.policy.sla) if a.due_at <= tx.now]
     breached = {a.clock.metric for a in owed if a.alert is SlaAlert.BREACHED}
     assignee = state.assignee
     agent = assignee.id if assignee is not None and assignee.kind is AssigneeKind.HUMAN else None

@@ -57,12 +57,18 @@ async def test_stack_survives_a_restart_with_its_tickets_timers_and_mail(tmp_pat
         "TRAMITA_UI_PORT": str(free_port()),
         "TRAMITA_API_PORT": str(api_port),
         "TRAMITA_SMTP_PORT": str(free_port()),
+        # make run hands the profiles file to every part it starts.
+        "TRAMITA_PROFILES_FILE": str(ROOT / "docs" / "profiles.example.toml"),
     }
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30) as api:
         stack = await start_stack(env)
         try:
             await wait_until_ready(f"http://127.0.0.1:{api_port}", stack, seconds=120)
-            created = (await api.post("/tickets", json=ticket_body(), headers=AGENT)).json()
+            profiles = (await api.get("/profiles", headers=AGENT)).json()["profiles"]
+            assert {"desk-sp", "lisbon"} <= {p["name"] for p in profiles}
+            created = (
+                await api.post("/tickets", json=ticket_body(profile="desk-sp"), headers=AGENT)
+            ).json()
             tid = created["id"]
             await api.post(f"/tickets/{tid}/assign", json={"assignee": "ana"}, headers=AGENT)
             await api.post(

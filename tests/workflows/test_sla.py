@@ -449,3 +449,13 @@ def test_a_breach_happens_once_per_clock(steps: list[tuple[str, int]]) -> None:
         for running in (c for c in state.sla if c.state is SlaState.RUNNING):
             # A running clock that ran out says when; one with time left has not.
             assert (running.breached_at is not None) == (running.remaining_seconds <= 0)
+
+
+def test_the_due_times_stay_put_from_one_change_to_the_next() -> None:
+    """A moving due time would re-arm the ticket's timer at every command."""
+    driver = desk(datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC))
+    before = driver.state.deadlines
+    for minutes in (7, 19, 33):
+        driver.now += timedelta(minutes=minutes, microseconds=333)
+        driver.do(NoteCommand(actor="ana", body=f"Still looking ({minutes})"))
+        assert driver.state.deadlines == before
