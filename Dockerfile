@@ -14,7 +14,7 @@ COPY api ./api
 COPY devstack ./devstack
 COPY mail ./mail
 COPY web ./web
-COPY config.py worker.py observability.py maintenance.py ./
+COPY config.py profiles.py worker.py observability.py maintenance.py ./
 # Bytecode for /app too: the workflow sandbox imports the workflow module once per ticket
 # it loads, and without a .pyc (PYTHONDONTWRITEBYTECODE, read-only tree) compiles it each time.
 RUN pip install . psycopg[binary] \
