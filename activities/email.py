@@ -247,58 +247,74 @@ class EmailActivities:
         message["X-Auto-Response-Suppress"] = "All"
         message[LOOP_HEADER] = self._domain
 
-    def compose_notice(self, request: AgentNoticeInput, address: str) -> EmailMessage:
+    def _staff_notice(
+        self,
+        template: str,
+        values: dict[str, str],
+        *,
+        ticket_id: str,
+        language: str,
+        to: Sequence[str],
+        message_id: str,
+        notice: str,
+        timezone: str | None,
+    ) -> EmailMessage:
+        """An email to staff about a ticket: from the team, automatic, with its link."""
         values = {
-            "ticket_ref": reference(request.ticket_id).strip("[]"),
-            "title": request.title or request.ticket_id,
-            "notice": request.notice.value,
-            "console_link": links.console_url(self._public_url, request.ticket_id),
+            "ticket_ref": reference(ticket_id).strip("[]"),
+            "console_link": links.console_url(self._public_url, ticket_id),
+            **values,
         }
-        rendered = render("agent_notice", request.language, values)
+        rendered = render(template, language, values)
         message = EmailMessage()
         message["From"] = formataddr((self._team or self._address, self._address))
-        message["To"] = address
-        message["Subject"] = with_reference(" ".join(rendered.subject.split()), request.ticket_id)
-        message["Message-ID"] = (
-            f"<ticket-{request.ticket_id}.{request.seq}.{request.notice.value}@{self._domain}>"
-        )
-        message["Date"] = format_datetime(datetime.now(zone(request.timezone or self._timezone)))
-        message["X-Tramita-Ticket"] = request.ticket_id
-        message[NOTICE_HEADER] = request.notice.value
+        message["To"] = ", ".join(to)
+        message["Subject"] = with_reference(" ".join(rendered.subject.split()), ticket_id)
+        message["Message-ID"] = f"<ticket-{ticket_id}.{message_id}@{self._domain}>"
+        message["Date"] = format_datetime(datetime.now(zone(timezone or self._timezone)))
+        message["X-Tramita-Ticket"] = ticket_id
+        message[NOTICE_HEADER] = notice
         self._mark_automatic(message)
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
         return message
 
+    def compose_notice(self, request: AgentNoticeInput, address: str) -> EmailMessage:
+        return self._staff_notice(
+            "agent_notice",
+            {"title": request.title or request.ticket_id, "notice": request.notice.value},
+            ticket_id=request.ticket_id,
+            language=request.language,
+            to=(address,),
+            message_id=f"{request.seq}.{request.notice.value}",
+            notice=request.notice.value,
+            timezone=request.timezone,
+        )
+
     def compose_sla_alert(self, request: SlaAlertInput, to: Sequence[str]) -> EmailMessage:
         effect = request.alert
         clock = effect.clock
-        local = zone(request.timezone or self._timezone)
+        timezone = request.timezone or self._timezone
         due = clock.breached_at or clock.target_at or clock.as_of
         values = {
-            "ticket_ref": reference(request.ticket_id).strip("[]"),
             "title": request.title or request.ticket_id,
             "alert": effect.alert.value,
             "metric": clock.metric.value,
             "target": clock.target,
             "priority": request.priority.value,
-            "due_at": f"{due.astimezone(local):%Y-%m-%d %H:%M}",
-            "timezone": request.timezone or self._timezone,
-            "console_link": links.console_url(self._public_url, request.ticket_id),
+            "due_at": f"{due.astimezone(zone(timezone)):%Y-%m-%d %H:%M}",
+            "timezone": timezone,
         }
-        rendered = render("sla_alert", request.language, values)
-        message = EmailMessage()
-        message["From"] = formataddr((self._team or self._address, self._address))
-        message["To"] = ", ".join(to)
-        message["Subject"] = with_reference(" ".join(rendered.subject.split()), request.ticket_id)
-        message["Message-ID"] = f"<ticket-{request.ticket_id}.{effect.seq}.sla@{self._domain}>"
-        message["Date"] = format_datetime(datetime.now(local))
-        message["X-Tramita-Ticket"] = request.ticket_id
-        message[NOTICE_HEADER] = effect.alert.value
-        self._mark_automatic(message)
-        message.set_content(rendered.text)
-        message.add_alternative(rendered.html, subtype="html")
-        return message
+        return self._staff_notice(
+            "sla_alert",
+            values,
+            ticket_id=request.ticket_id,
+            language=request.language,
+            to=to,
+            message_id=f"{effect.seq}.sla",
+            notice=effect.alert.value,
+            timezone=timezone,
+        )
 
     @activity.defn(name="tell_of_sla")
     async def tell_of_sla(self, request: SlaAlertInput) -> tuple[str, ...]:

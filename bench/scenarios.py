@@ -453,57 +453,45 @@ async def run_standard_lifecycle(
     return handle
 
 
-async def client_lifecycles(
-    client: Client, settings: Settings, count: int, concurrency: int, run: str
-) -> Throughput:
-    calendar = calendar_for(settings)
+def _client_phase(name: str, title: str, prefix: str, about: str, **options: bool) -> Phase:
+    """A throughput phase of standard support lifecycles through the Temporal client;
+    ``options`` go to :func:`run_standard_lifecycle` (the store kept, SLA clocks on)."""
 
-    async def one(number: int, result: Throughput) -> None:
-        await run_standard_lifecycle(
-            client, settings, f"c{run}{number}", BuiltInProfile.SUPPORT, calendar, result
-        )
+    async def phase(
+        client: Client, settings: Settings, count: int, concurrency: int, run: str
+    ) -> Throughput:
+        calendar = calendar_for(settings)
 
-    return await _closed_loop("temporal client", count, concurrency, one)
+        async def one(number: int, result: Throughput) -> None:
+            ticket_id = f"{prefix}{run}{number}"
+            await run_standard_lifecycle(
+                client, settings, ticket_id, BuiltInProfile.SUPPORT, calendar, result, **options
+            )
 
+        return await _closed_loop(title, count, concurrency, one)
 
-async def client_lifecycles_without_store(
-    client: Client, settings: Settings, count: int, concurrency: int, run: str
-) -> Throughput:
-    """The same lifecycles, with no ticket store kept: what keeping it costs."""
-    calendar = calendar_for(settings)
-
-    async def one(number: int, result: Throughput) -> None:
-        await run_standard_lifecycle(
-            client,
-            settings,
-            f"n{run}{number}",
-            BuiltInProfile.SUPPORT,
-            calendar,
-            result,
-            keep_store=False,
-        )
-
-    return await _closed_loop("temporal client, no store", count, concurrency, one)
+    phase.__name__ = name  # the phase's name in results.json and the table
+    phase.__doc__ = about
+    return phase
 
 
-async def client_lifecycles_with_sla(
-    client: Client, settings: Settings, count: int, concurrency: int, run: str
-) -> Throughput:
-    """The same lifecycles with SLA clocks on every metric: what the clocks cost."""
-    calendar = calendar_for(settings)
-
-    async def one(number: int, result: Throughput) -> None:
-        await run_standard_lifecycle(
-            client,
-            settings,
-            f"a{run}{number}",
-            BuiltInProfile.SUPPORT,
-            calendar,
-            result,
-            sla=True,
-        )
-
-    return await _closed_loop("temporal client, SLA on", count, concurrency, one)
+client_lifecycles = _client_phase(
+    "client_lifecycles", "temporal client", "c", "(2): the standard lifecycle."
+)
+client_lifecycles_without_store = _client_phase(
+    "client_lifecycles_without_store",
+    "temporal client, no store",
+    "n",
+    "The same lifecycles, with no ticket store kept: what keeping it costs.",
+    keep_store=False,
+)
+client_lifecycles_with_sla = _client_phase(
+    "client_lifecycles_with_sla",
+    "temporal client, SLA on",
+    "a",
+    "The same lifecycles with SLA clocks on every metric: what the clocks cost.",
+    sla=True,
+)
 
 
 # ------------------------------------------------------------------ (3) HTTP API
@@ -914,6 +902,8 @@ class AlertRun:
     loaded_before_first_due: bool
     first_due_after: float
     window_seconds: float
+    firing_cpu_percent: dict[str, float]
+    """CPU use of each process while the alerts fell due (100 = one core busy)."""
     warning_lateness: list[float]
     breach_lateness: list[float]
     missing_alerts: int
@@ -926,6 +916,9 @@ class AlertRun:
             "loaded_before_first_due": self.loaded_before_first_due,
             "first_due_after_seconds": self.first_due_after,
             "due_window_seconds": self.window_seconds,
+            "firing_cpu_percent": {
+                part: round(percent) for part, percent in self.firing_cpu_percent.items()
+            },
             "warning_event_lateness": summary_ms(self.warning_lateness),
             "breach_event_lateness": summary_ms(self.breach_lateness),
             "alert_event_lateness": summary_ms(self.warning_lateness + self.breach_lateness),
@@ -938,6 +931,7 @@ async def sla_lateness(
     client: Client,
     settings: Settings,
     worker: Part,
+    cpu: CpuMeter,
     sink: MailSink,
     count: int,
     create_rate: float,
@@ -969,9 +963,14 @@ async def sla_lateness(
     logger.info("created %s unanswered tickets in %.1f s", count, created_seconds)
     first_due = min(warning_due.values())
     loaded = await _wait_until_loaded(client, f"s{run}", Status.IN_PROGRESS, count, until=first_due)
+    await asyncio.sleep(max(0.0, (first_due - datetime.now(UTC)).total_seconds()))
+    cpu.start()
+    firing_started = time.perf_counter()
     last_breach = max(warning_due.values()) + (breach_after - warning_after)
     patience = (last_breach - datetime.now(UTC)).total_seconds() + STRAGGLER_PATIENCE
     await sink.wait_for(emails_before + 2 * count, patience)
+    firing_cpu = cpu.spent()
+    firing_seconds = time.perf_counter() - firing_started
     peak = worker.peak_rss_bytes
     warning_lateness: list[float] = []
     breach_lateness: list[float] = []
@@ -993,6 +992,9 @@ async def sla_lateness(
         loaded_before_first_due=loaded == count,
         first_due_after=first_due_after,
         window_seconds=window,
+        firing_cpu_percent={
+            part: 100 * seconds / firing_seconds for part, seconds in firing_cpu.items()
+        },
         warning_lateness=warning_lateness,
         breach_lateness=breach_lateness,
         missing_alerts=missing,

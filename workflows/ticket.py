@@ -22,6 +22,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     # pydantic imports it lazily to validate EmailStr; load it here, outside the sandbox.
     import email_validator  # noqa: F401
     import idna  # noqa: F401  (addresses, in the rules)
+    from pydantic import BaseModel
 
     import workflows.zones  # noqa: F401  (the calendar, in the rules)
     from activities.archive import ArchiveActivities
@@ -448,15 +450,7 @@ class TicketWorkflow:
         )
         what = effect.template or "email"
         try:
-            await workflow.execute_activity_method(
-                EmailActivities.send,
-                request,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                schedule_to_close_timeout=EMAIL_GIVE_UP,
-                heartbeat_timeout=EMAIL_HEARTBEAT,
-                retry_policy=EMAIL_RETRY,
-                summary=f"{what} to {', '.join(effect.to)}",
-            )
+            await self._mail(EmailActivities.send, request, f"{what} to {', '.join(effect.to)}")
         except ActivityError as failure:
             cause = str(failure.cause or failure)
             self._set_state(
@@ -467,6 +461,18 @@ class TicketWorkflow:
                     delivery_failed_seq=effect.seq,
                 )
             )
+
+    async def _mail(self, activity: Any, request: BaseModel, summary: str) -> None:
+        """One of the email activities, with the retries and limits every email has."""
+        await workflow.execute_activity_method(
+            activity,
+            request,
+            start_to_close_timeout=EMAIL_TIMEOUT,
+            schedule_to_close_timeout=EMAIL_GIVE_UP,
+            heartbeat_timeout=EMAIL_HEARTBEAT,
+            retry_policy=EMAIL_RETRY,
+            summary=summary,
+        )
 
     async def _notify_agent(self, effect: NotifyAgentEffect) -> None:
         request = AgentNoticeInput(
@@ -479,14 +485,8 @@ class TicketWorkflow:
             timezone=self._calendar.timezone,
         )
         try:
-            await workflow.execute_activity_method(
-                EmailActivities.notify_agent,
-                request,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                schedule_to_close_timeout=EMAIL_GIVE_UP,
-                heartbeat_timeout=EMAIL_HEARTBEAT,
-                retry_policy=EMAIL_RETRY,
-                summary=f"tell {effect.agent}: {effect.notice.value}",
+            await self._mail(
+                EmailActivities.notify_agent, request, f"tell {effect.agent}: {effect.notice.value}"
             )
         except ActivityError:
             # A notice is a courtesy: the ticket is in the agent's inbox either way.
@@ -502,14 +502,10 @@ class TicketWorkflow:
             timezone=self._calendar.timezone,
         )
         try:
-            await workflow.execute_activity_method(
+            await self._mail(
                 EmailActivities.tell_of_sla,
                 request,
-                start_to_close_timeout=EMAIL_TIMEOUT,
-                schedule_to_close_timeout=EMAIL_GIVE_UP,
-                heartbeat_timeout=EMAIL_HEARTBEAT,
-                retry_policy=EMAIL_RETRY,
-                summary=f"{effect.alert.value}: {effect.clock.metric.value}",
+                f"{effect.alert.value}: {effect.clock.metric.value}",
             )
         except ActivityError:
             # The alert is on the timeline and went to the webhooks either way.

@@ -3,12 +3,15 @@ name, and a profile defined only in the file through a whole lifecycle (time ski
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from config import Settings
 from tests.api.helpers import AGENT, REQUESTER, create, event_types, post
 from tests.support.smtp import SmtpSink
 from tests.web.pages import sign_in, text_of
@@ -74,6 +77,48 @@ async def test_the_console_shows_the_sla_clocks_in_business_time(
     assert "Times are in Europe/Lisbon" in text  # the profile's own calendar
     profiles_filter = (await desk.get("/console/?queue=all")).text
     assert 'value="lisbon"' in profiles_filter
+
+
+async def test_a_ticket_keeps_the_rules_it_was_opened_with(
+    desk: httpx.AsyncClient,
+    time_env: WorkflowEnvironment,
+    profiles_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """The file changes (the feedback window of desk-sp from 5 to 2 business days) and
+    the API restarts with it: new tickets get the new window, an open ticket keeps its."""
+    before = await create(desk, profile="desk-sp")
+    await post(desk, f"/tickets/{before['id']}/assign", {"assignee": "ana"})
+    kept = await post(desk, f"/tickets/{before['id']}/resolve", {"method": "customer_response"})
+    assert profiles_settings.profiles_file is not None
+    changed = tmp_path / "profiles.toml"
+    changed.write_text(
+        profiles_settings.profiles_file.read_text(encoding="utf-8").replace(
+            'resolved_close = "5 business days"', 'resolved_close = "2 business days"'
+        ),
+        encoding="utf-8",
+    )
+    restarted = Settings(**(profiles_settings.model_dump() | {"profiles_file": changed}))
+    assert restarted.profiles("desk-sp").timers.resolved_close.amount == 2
+    app = create_app(restarted, client=time_env.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://tramita.test", timeout=30
+    ) as api:
+        after = await create(api, profile="desk-sp")
+        await post(api, f"/tickets/{after['id']}/assign", {"assignee": "ana"})
+        fresh = await post(api, f"/tickets/{after['id']}/resolve", {"method": "customer_response"})
+        # A note on the old ticket through the restarted API: its window is still 5 days.
+        again = await post(api, f"/tickets/{before['id']}/notes", {"body": "Checked again."})
+
+    def closes(view: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(
+            next(d["due_at"] for d in view["deadlines"] if d["kind"] == "auto_close")
+        )
+
+    assert closes(again) == closes(kept)
+    resolved_old = datetime.fromisoformat(kept["resolution"]["at"])
+    resolved_new = datetime.fromisoformat(fresh["resolution"]["at"])
+    assert closes(kept) - resolved_old > closes(fresh) - resolved_new
 
 
 async def test_a_profile_defined_only_in_the_file_runs_a_whole_lifecycle(

@@ -18,6 +18,9 @@ from tests.api.conftest import NEW_YORK, NY_DAYS
 from tests.api.helpers import AGENT, create, event_types, post
 from tests.support.http import Receiver
 from tests.support.smtp import SmtpSink
+from tests.support.temporal import search_attributes
+from workflows.models import workflow_id_for
+from workflows.search import TICKET_SLA_DUE_AT
 
 
 async def read(api: httpx.AsyncClient, ticket_id: str) -> dict[str, Any]:
@@ -120,7 +123,17 @@ async def test_sla_warnings_and_breaches_arrive_at_their_times(
     ny_clock = next(c for c in new_york["sla"] if c["metric"] == "resolution")
     assert datetime.fromisoformat(ny_clock["target_at"]) == expected_ny
 
+    # The Web UI lists tickets about to breach by TicketSlaDueAt: Lisbon's first reply.
+    lisbon_id = workflow_id_for(lisbon["id"])
+    attributes = await search_attributes(time_env.client, lisbon_id)
+    due = str(attributes[TICKET_SLA_DUE_AT.name])
+    assert _close(datetime.fromisoformat(due), lisbon_breach)
+
     await time_env.sleep(expected_ny - opened_ny + timedelta(days=1))
+
+    # Every clock of the Lisbon ticket has run out: nothing left to breach.
+    attributes = await search_attributes(time_env.client, lisbon_id)
+    assert TICKET_SLA_DUE_AT.name not in attributes
 
     ny_view = await read(desk, new_york["id"])
     assert _close(_alerts(ny_view, "sla_breached")["resolution"], expected_ny)
