@@ -23,6 +23,9 @@ from workflows.models import (
     EventType,
     Offset,
     ProfilePolicy,
+    SlaAlert,
+    SlaClock,
+    SlaMetric,
     Status,
     TicketState,
     TicketView,
@@ -103,3 +106,30 @@ class Readable:
 
     content_type: str
     filename: str | None = None
+
+
+@dataclass(frozen=True)
+class SlaSpan:
+    """A stretch of time SLA clocks count: the ticket open, and not in a pause."""
+
+    start: datetime
+    end: datetime | None  # None: still counting
+
+
+@dataclass(frozen=True)
+class SlaCycle:
+    """One run of an SLA metric: when it started, and when it was met or stopped."""
+
+    metric: SlaMetric
+    started_at: datetime
+    met_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    """A warning or breach an SLA clock owes, and when."""
+
+    alert: SlaAlert
+    clock: SlaClock
+    due_at: datetime

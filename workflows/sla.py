@@ -23,7 +23,6 @@ calendar's opening hours) counts business time; any other counts the wall clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from workflows import calendar as cal
@@ -42,6 +41,7 @@ from workflows.models import (
     TicketState,
     TimelineEvent,
 )
+from workflows.records import DueAlert, SlaCycle, SlaSpan
 
 _WALL_SECONDS = {
     OffsetUnit.SECONDS: 1,
@@ -94,22 +94,6 @@ def advance(
 # --------------------------------------------------------------------------- history
 
 
-@dataclass(frozen=True)
-class _Span:
-    """A stretch of time the clocks count: open, and not in a pause."""
-
-    start: datetime
-    end: datetime | None  # None: still counting
-
-
-@dataclass(frozen=True)
-class _Cycle:
-    metric: SlaMetric
-    started_at: datetime
-    met_at: datetime | None = None
-    stopped_at: datetime | None = None
-
-
 def _phase(event: TimelineEvent) -> str | None:
     """The phase an event moves the ticket to, in the words of ``SlaPause``."""
     if event.type in _WORKING:
@@ -125,9 +109,9 @@ def _phase(event: TimelineEvent) -> str | None:
     return None
 
 
-def _spans(timeline: Iterable[TimelineEvent], pauses: frozenset[SlaPause]) -> list[_Span]:
+def _spans(timeline: Iterable[TimelineEvent], pauses: frozenset[SlaPause]) -> list[SlaSpan]:
     paused = {pause.value for pause in pauses} | {"closed"}
-    spans: list[_Span] = []
+    spans: list[SlaSpan] = []
     counting_since: datetime | None = None
     submitted = False
     for event in timeline:
@@ -137,27 +121,27 @@ def _spans(timeline: Iterable[TimelineEvent], pauses: frozenset[SlaPause]) -> li
             continue
         if phase in paused:
             if counting_since is not None:
-                spans.append(_Span(counting_since, event.at))
+                spans.append(SlaSpan(counting_since, event.at))
                 counting_since = None
         elif counting_since is None:
             counting_since = event.at
     if counting_since is not None:
-        spans.append(_Span(counting_since, None))
+        spans.append(SlaSpan(counting_since, None))
     return spans
 
 
-def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[_Cycle]:
+def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[SlaCycle]:
     """Each metric's cycles, from the events: when it started, was met or stopped."""
     submitted: datetime | None = None
-    first_reply: _Cycle | None = None
-    resolution: _Cycle | None = None
-    next_reply: _Cycle | None = None
+    first_reply: SlaCycle | None = None
+    resolution: SlaCycle | None = None
+    next_reply: SlaCycle | None = None
     for event in timeline:
         kind = event.type
         if kind is EventType.SUBMITTED and submitted is None:
             submitted = event.at
-            first_reply = _Cycle(SlaMetric.FIRST_REPLY, event.at)
-            resolution = _Cycle(SlaMetric.RESOLUTION, event.at)
+            first_reply = SlaCycle(SlaMetric.FIRST_REPLY, event.at)
+            resolution = SlaCycle(SlaMetric.RESOLUTION, event.at)
             continue
         if submitted is None or first_reply is None or resolution is None:
             continue
@@ -170,11 +154,11 @@ def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[_Cycle]:
         elif kind is EventType.CUSTOMER_REPLY:
             answered = first_reply.met_at is not None
             if answered and (next_reply is None or next_reply.met_at is not None):
-                next_reply = _Cycle(SlaMetric.NEXT_REPLY, event.at)
+                next_reply = SlaCycle(SlaMetric.NEXT_REPLY, event.at)
         elif kind is EventType.RESOLVED and resolution.met_at is None:
             resolution = _with(resolution, met_at=event.at)
         elif kind is EventType.REOPENED:
-            resolution = _Cycle(SlaMetric.RESOLUTION, resolution.started_at)
+            resolution = SlaCycle(SlaMetric.RESOLUTION, resolution.started_at)
         elif kind is EventType.CLOSED:
             if first_reply.met_at is None:
                 first_reply = _with(first_reply, stopped_at=event.at)
@@ -189,8 +173,8 @@ def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[_Cycle]:
         yield resolution
 
 
-def _with(cycle: _Cycle, **changes: datetime) -> _Cycle:
-    return _Cycle(
+def _with(cycle: SlaCycle, **changes: datetime) -> SlaCycle:
+    return SlaCycle(
         cycle.metric,
         cycle.started_at,
         changes.get("met_at", cycle.met_at),
@@ -222,7 +206,7 @@ def clocks(
         return ()
     spans = _spans(state.timeline, sla.pause_while)
     recorded = _recorded(state.timeline)
-    latest: dict[SlaMetric, _Cycle] = {}
+    latest: dict[SlaMetric, SlaCycle] = {}
     for cycle in _cycles(state.timeline):
         latest[cycle.metric] = cycle
     found = []
@@ -234,10 +218,10 @@ def clocks(
 
 
 def _clock(
-    cycle: _Cycle,
+    cycle: SlaCycle,
     target: Offset,
     sla: SlaPolicy,
-    spans: list[_Span],
+    spans: list[SlaSpan],
     recorded: dict[tuple[EventType, str, str], datetime],
     calendar: CalendarSnapshot,
     as_of: datetime,
@@ -299,13 +283,6 @@ def _clock(
 
 
 # --------------------------------------------------------------------------- alerts
-
-
-@dataclass(frozen=True)
-class DueAlert:
-    alert: SlaAlert
-    clock: SlaClock
-    due_at: datetime
 
 
 def alerts(state: TicketState, sla: SlaPolicy | None) -> list[DueAlert]:
