@@ -25,7 +25,12 @@ from typing import Any
 import holidays
 from pydantic import ValidationError
 
-from workflows.models import DEADLINE_LABELS, CalendarSnapshot, ProfilePolicy
+from workflows.models import (
+    DEADLINE_LABELS,
+    PROFILE_NAME_PATTERN,
+    CalendarSnapshot,
+    ProfilePolicy,
+)
 from workflows.policy import PROFILES, UnknownProfile
 from workflows.zones import zone
 
@@ -155,7 +160,7 @@ def load_profiles(path: Path | None, calendar: CalendarSnapshot) -> Profiles:
 
 def _profile(name: str, table: dict[str, Any], default: CalendarSnapshot, where: _Lines) -> Profile:
     at = ("profiles", name)
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+    if not re.fullmatch(PROFILE_NAME_PATTERN, name):
         raise where.error(
             at,
             f"profile name {name!r}: use lowercase letters, digits, - and _ "
