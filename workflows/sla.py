@@ -23,6 +23,7 @@ calendar's opening hours) counts business time; any other counts the wall clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from workflows import calendar as cal
@@ -147,39 +148,30 @@ def _cycles(timeline: Iterable[TimelineEvent]) -> Iterator[SlaCycle]:
             continue
         if kind is EventType.EMAIL_SENT:
             if first_reply.met_at is None and first_reply.stopped_at is None:
-                first_reply = _with(first_reply, met_at=event.at)
+                first_reply = replace(first_reply, met_at=event.at)
             elif next_reply is not None and next_reply.met_at is None:
-                yield _with(next_reply, met_at=event.at)
+                yield replace(next_reply, met_at=event.at)
                 next_reply = None
         elif kind is EventType.CUSTOMER_REPLY:
             answered = first_reply.met_at is not None
             if answered and (next_reply is None or next_reply.met_at is not None):
                 next_reply = SlaCycle(SlaMetric.NEXT_REPLY, event.at)
         elif kind is EventType.RESOLVED and resolution.met_at is None:
-            resolution = _with(resolution, met_at=event.at)
+            resolution = replace(resolution, met_at=event.at)
         elif kind is EventType.REOPENED:
             resolution = SlaCycle(SlaMetric.RESOLUTION, resolution.started_at)
         elif kind is EventType.CLOSED:
             if first_reply.met_at is None:
-                first_reply = _with(first_reply, stopped_at=event.at)
+                first_reply = replace(first_reply, stopped_at=event.at)
             if resolution.met_at is None:
-                resolution = _with(resolution, met_at=event.at)
+                resolution = replace(resolution, met_at=event.at)
             if next_reply is not None and next_reply.met_at is None:
-                next_reply = _with(next_reply, stopped_at=event.at)
+                next_reply = replace(next_reply, stopped_at=event.at)
     if first_reply is not None and resolution is not None:
         yield first_reply
         if next_reply is not None:
             yield next_reply
         yield resolution
-
-
-def _with(cycle: SlaCycle, **changes: datetime) -> SlaCycle:
-    return SlaCycle(
-        cycle.metric,
-        cycle.started_at,
-        changes.get("met_at", cycle.met_at),
-        changes.get("stopped_at", cycle.stopped_at),
-    )
 
 
 def _recorded(timeline: Iterable[TimelineEvent]) -> dict[tuple[EventType, str, str], datetime]:
