@@ -25,10 +25,14 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
-from profiles import Profiles, ProfilesFileError, load_profiles
+from profiles import (
+    Profiles,
+    ProfilesFileError,
+    load_profiles,
+    parse_business_hours,
+    parse_work_days,
+)
 from workflows.models import BuiltInProfile, CalendarSnapshot, ProfileName
-
-_WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 Role = Literal["agent", "supervisor", "robot", "requester", "system"]
 MIN_PRODUCTION_KEY_LENGTH = 32
@@ -207,26 +211,12 @@ class Settings(BaseSettings):
     @field_validator("business_hours", mode="before")
     @classmethod
     def _parse_hours(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                opens, closes = (time.fromisoformat(p.strip()) for p in value.split("-"))
-            except ValueError as exc:
-                raise ValueError("TRAMITA_BUSINESS_HOURS looks like 08:00-18:00") from exc
-            if opens >= closes:
-                raise ValueError("TRAMITA_BUSINESS_HOURS must open before it closes")
-            return (opens, closes)
-        return value
+        return parse_business_hours(value) if isinstance(value, str) else value
 
     @field_validator("work_days", mode="before")
     @classmethod
     def _parse_work_days(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            names = [p.strip().lower()[:3] for p in value.split(",") if p.strip()]
-            unknown = [n for n in names if n not in _WEEKDAYS]
-            if unknown or not names:
-                raise ValueError("TRAMITA_WORK_DAYS lists days like mon,tue,wed,thu,fri")
-            return tuple(sorted({_WEEKDAYS[n] for n in names}))
-        return value
+        return parse_work_days(value.split(",")) if isinstance(value, str) else value
 
     @field_validator("inbound_addresses", "imap_mailboxes", mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -283,23 +283,37 @@ def _calendar(
     )
 
 
-def _hours(value: Any, at: tuple[str, ...], where: _Lines) -> tuple[time, time]:
+def parse_business_hours(text: str) -> tuple[time, time]:
+    """``"08:00-18:00"`` as (opening, closing); ValueError saying how to write it."""
     try:
-        opens, closes = (time.fromisoformat(part.strip()) for part in str(value).split("-"))
+        opens, closes = (time.fromisoformat(part.strip()) for part in text.split("-"))
     except ValueError:
-        raise where.error(at, f'business_hours {value!r}: write it like "08:00-18:00"') from None
+        raise ValueError(f'{text!r}: write it like "08:00-18:00"') from None
     if opens >= closes:
-        raise where.error(at, f"business_hours {value!r}: the desk must open before it closes")
+        raise ValueError(f"{text!r}: the desk must open before it closes")
     return opens, closes
 
 
+def parse_work_days(names: Iterable[str]) -> tuple[int, ...]:
+    """Day names (``mon`` or ``monday``, any case) as ISO weekday numbers, sorted."""
+    days = [name.strip().lower()[:3] for name in names if name.strip()]
+    if not days or any(day not in WEEKDAYS for day in days):
+        raise ValueError("list days, like mon,tue,wed,thu,fri")
+    return tuple(sorted({WEEKDAYS[day] for day in days}))
+
+
+def _hours(value: Any, at: tuple[str, ...], where: _Lines) -> tuple[time, time]:
+    try:
+        return parse_business_hours(str(value))
+    except ValueError as error:
+        raise where.error(at, f"business_hours {error}") from None
+
+
 def _work_days(value: Any, at: tuple[str, ...], where: _Lines) -> tuple[int, ...]:
-    names = [str(day).strip().lower()[:3] for day in value] if isinstance(value, list) else []
-    if not names or any(name not in WEEKDAYS for name in names):
-        raise where.error(
-            at, f'work_days {value!r}: list days, like ["mon", "tue", "wed", "thu", "fri"]'
-        )
-    return tuple(sorted({WEEKDAYS[name] for name in names}))
+    try:
+        return parse_work_days(str(day) for day in value if isinstance(value, list))
+    except ValueError as error:
+        raise where.error(at, f"work_days {value!r}: {error}") from None
 
 
 def _check_holidays(
