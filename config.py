@@ -351,6 +351,13 @@ class Settings(BaseSettings):
         """Each subject's display name, where a key gives one."""
         return {entry.subject: entry.name for entry in self.api_keys.values() if entry.name}
 
+    def calendar_for(self, profile: str) -> CalendarSnapshot:
+        """A profile's calendar without holidays: its own when it is in force, else the
+        configured one (a ticket of a profile since removed from the profiles file)."""
+        if profile in self.profiles:
+            return self.profiles.calendar_for(profile)
+        return self.calendar_template()
+
     def calendar_template(self) -> CalendarSnapshot:
         """The configured calendar without holidays (they are resolved per ticket)."""
         return CalendarSnapshot(

@@ -176,12 +176,7 @@ class TicketService:
 
     def calendar(self, profile: ProfileName) -> CalendarSnapshot:
         """A new ticket's calendar: its profile's, with holidays a few years ahead."""
-        profiles = self._settings.profiles
-        template = (
-            profiles.calendar_for(profile)
-            if profile in profiles
-            else self._settings.calendar_template()
-        )
+        template = self._settings.calendar_for(profile)
         year = datetime.now(UTC).year
         return _calendar(template, year, self._settings.calendar_years_ahead)
 

@@ -460,14 +460,6 @@ def _problem(error: Exception, session: Session) -> Response:
     )
 
 
-def _zone_of(web: Web, profile: str) -> str:
-    """The time zone a ticket's times are shown in: its profile's calendar's."""
-    profiles = web.settings.profiles
-    if profile in profiles:
-        return profiles.calendar_for(profile).timezone
-    return web.settings.calendar_timezone
-
-
 def _body_of(command: str) -> type[BaseModel]:
     """A command's form is its API body (edit's is PATCH /tickets/{id}'s)."""
     return body_model(EditCommand if command == "edit" else ROUTE_OF[command].spec.model)
@@ -519,7 +511,7 @@ def _ticket(
             for name, value in (values or {}).items()
             if failed not in offered and name not in ("csrf", "idempotency") and value.strip()
         ],
-        timezone=_zone_of(web, view.profile),
+        timezone=web.settings.calendar_for(view.profile).timezone,
         clocks=clocks,
         public=Visibility.PUBLIC,
         idempotency=secrets.token_urlsafe(12),
