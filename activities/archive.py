@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +25,13 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 from temporalio import activity
 
-from activities.database import engine_for
+from activities.database import TablesOnFirstUse, engine_for
 from activities.store import metadata as store_metadata
 from activities.store import name_follow_up, put_row
 from workflows.models import ArchiveInput, Status, TicketView
@@ -40,12 +39,14 @@ from workflows.models import ArchiveInput, Status, TicketView
 logger = logging.getLogger(__name__)
 
 metadata = MetaData()
+# Profile names are up to 40 characters (workflows.models.PROFILE_NAME_PATTERN).
+PROFILE_COLUMN_LENGTH = 64
 
 archived_tickets = Table(
     "archived_tickets",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("profile", String(16), nullable=False, index=True),
+    Column("profile", String(PROFILE_COLUMN_LENGTH), nullable=False, index=True),
     Column("status", String(16), nullable=False),
     Column("title", Text),
     Column("assignee", String(200), index=True),
@@ -65,25 +66,35 @@ class ArchiveFilters:
     category: str | None = None
 
 
+def _create_tables(engine: Engine) -> None:
+    """The archive's tables and the store's, which share its database. An archive made
+    when profile names had at most 16 characters gets the wider column (a database
+    server enforces the width; SQLite does not)."""
+    metadata.create_all(engine)
+    store_metadata.create_all(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as connection:
+        width = connection.execute(
+            text(
+                "SELECT character_maximum_length FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'archived_tickets' "
+                "AND column_name = 'profile'"
+            )
+        ).scalar_one()
+        if width < PROFILE_COLUMN_LENGTH:
+            connection.execute(
+                text(
+                    "ALTER TABLE archived_tickets ALTER COLUMN profile "
+                    f"TYPE varchar({PROFILE_COLUMN_LENGTH})"
+                )
+            )
+
+
 class ArchiveStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
-
-    def _ready(self) -> Engine:
-        # Created on first use: the API and worker may start before the database does.
-        if not self._schema_ready:
-            with self._schema_lock:
-                if not self._schema_ready:
-                    for schema in (metadata, store_metadata):
-                        try:
-                            schema.create_all(self._engine)
-                        except DBAPIError:
-                            # Another process (worker or API) created it a moment ago.
-                            schema.create_all(self._engine)
-                    self._schema_ready = True
-        return self._engine
+        self._ready = TablesOnFirstUse(engine, _create_tables)
 
     @property
     def engine(self) -> Engine:

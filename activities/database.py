@@ -3,11 +3,14 @@ mail ledger."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 
 def engine_for(url: str, *, durable: bool = True) -> Engine:
@@ -32,3 +35,28 @@ def engine_for(url: str, *, durable: bool = True) -> Engine:
 
     event.listen(engine, "connect", on_connect)
     return engine
+
+
+class TablesOnFirstUse:
+    """Tables created the first time a process needs them: the API, the worker and the
+    mail listener may each start before the database does. Once per process (threads
+    wait for the first); another process creating the same tables at that moment is not
+    an error (the second attempt finds them and creates nothing)."""
+
+    def __init__(self, engine: Engine, create: Callable[[Engine], None]) -> None:
+        self._engine = engine
+        self._create = create
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        """The engine, its tables there."""
+        if not self._done:
+            with self._lock:
+                if not self._done:
+                    try:
+                        self._create(self._engine)
+                    except DBAPIError:
+                        self._create(self._engine)  # another process made them meanwhile
+                    self._done = True
+        return self._engine

@@ -9,7 +9,6 @@ sender (the rate limit). Tramita's own Message-IDs name their ticket and need no
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sqlalchemy import Column, DateTime, Index, String, Table, Text, func, inser
 from sqlalchemy.exc import IntegrityError
 
 from activities.archive import ArchiveStore, metadata
+from activities.database import TablesOnFirstUse
 from workflows.addresses import canonical
 
 NEW_TICKET_OUTCOMES = ("new_ticket", "follow_up", "unknown_sender")
@@ -46,20 +46,14 @@ def _key(message_id: str) -> str:
 
 class MailLedger:
     def __init__(self, store: ArchiveStore) -> None:
-        self._engine = store.engine
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def _schema(self) -> None:
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    inbound_messages.create(self._engine, checkfirst=True)
-                    self._ready = True
+        # Its own table on first use: this module may be imported after the archive
+        # created the rest of its tables.
+        self._ready = TablesOnFirstUse(
+            store.engine, lambda engine: inbound_messages.create(engine, checkfirst=True)
+        )
 
     def routed(self, message_id: str) -> Routed | None:
-        self._schema()
-        with self._engine.connect() as connection:
+        with self._ready().connect() as connection:
             row = connection.execute(
                 select(inbound_messages.c.ticket_id, inbound_messages.c.outcome).where(
                     inbound_messages.c.message_key == _key(message_id)
@@ -71,9 +65,8 @@ class MailLedger:
         """The ticket of the first of ``message_ids`` that reached one."""
         if not message_ids:
             return None
-        self._schema()
         keys = [_key(m) for m in message_ids]
-        with self._engine.connect() as connection:
+        with self._ready().connect() as connection:
             rows = connection.execute(
                 select(inbound_messages.c.message_key, inbound_messages.c.ticket_id).where(
                     inbound_messages.c.message_key.in_(keys),
@@ -93,9 +86,8 @@ class MailLedger:
         at: datetime,
     ) -> bool:
         """Note a routed message; False when another path noted it first."""
-        self._schema()
         try:
-            with self._engine.begin() as connection:
+            with self._ready().begin() as connection:
                 connection.execute(
                     insert(inbound_messages).values(
                         message_key=_key(message_id),
@@ -111,8 +103,7 @@ class MailLedger:
         return True
 
     def new_tickets_since(self, sender: str, since: datetime) -> int:
-        self._schema()
-        with self._engine.connect() as connection:
+        with self._ready().connect() as connection:
             count = connection.execute(
                 select(func.count()).where(
                     inbound_messages.c.sender == canonical(sender),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,10 +44,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
-from activities.database import engine_for
+from activities.database import TablesOnFirstUse, engine_for
 from workflows.addresses import canonical
 from workflows.models import Priority, Status, TicketView
 
@@ -234,8 +233,7 @@ def _like(text: str) -> str:
 class TicketStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
+        self._ready = TablesOnFirstUse(engine, metadata.create_all)
 
     @classmethod
     def from_url(cls, url: str) -> TicketStore:
@@ -244,18 +242,6 @@ class TicketStore:
     @property
     def engine(self) -> Engine:
         return self._ready()
-
-    def _ready(self) -> Engine:
-        # Created on first use: the API and worker may start before the database does.
-        if not self._schema_ready:
-            with self._schema_lock:
-                if not self._schema_ready:
-                    try:
-                        metadata.create_all(self._engine)
-                    except DBAPIError:
-                        metadata.create_all(self._engine)  # another process made it
-                    self._schema_ready = True
-        return self._engine
 
     def put(self, view: TicketView) -> bool:
         with self._ready().begin() as connection:

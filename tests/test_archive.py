@@ -6,21 +6,28 @@ workflow the way retention does: DeleteWorkflowExecution (history and visibility
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.archive import ArchiveFilters, ArchiveStore
+from activities.mail_ledger import MailLedger
+from activities.store import TicketStore
 from tests.api.helpers import AGENT, SYSTEM, post, ticket_body
+from tests.support import postgres as pg
 from tests.support.temporal import eventually
 from workflows.models import (
     BuiltInProfile,
@@ -105,6 +112,63 @@ def test_archiving_goes_on_while_a_list_is_being_read(tmp_path: Path) -> None:
     finally:
         reader.close()
     assert store.get("R2") is not None
+
+
+def test_processes_starting_together_create_the_tables_once(database_url: str) -> None:
+    """API, worker and mail listener each create the tables on their first use; a burst of
+    mail right after they start must not fail because another process created them first.
+    Each thread here has engines of its own, as each process has."""
+    starters = 8
+    together = threading.Barrier(starters)
+
+    def first_use(n: int) -> None:
+        archive = ArchiveStore.from_url(database_url)
+        ledger = MailLedger(archive)
+        store = TicketStore.from_url(database_url)
+        together.wait()
+        assert ledger.routed(f"<first-{n}@example.com>") is None
+        assert ledger.record(
+            f"<first-{n}@example.com>",
+            sender="c@example.com",
+            ticket_id=None,
+            outcome="bulk",
+            at=datetime.now(UTC),
+        )
+        assert store.get(f"T{n}") is None
+        assert archive.get(f"T{n}") is None
+
+    with ThreadPoolExecutor(starters) as pool:
+        list(pool.map(first_use, range(starters)))
+
+
+def test_a_profile_of_the_longest_allowed_name_is_archived(database_url: str) -> None:
+    """Profile names may be 40 characters long; the archive keeps every one of them."""
+    store = ArchiveStore.from_url(database_url)
+    longest = "p" + "-" * 38 + "x"
+    store.put(closed_view("L1", profile=longest))
+    stored = store.get("L1")
+    assert stored is not None and stored.profile == longest
+    assert [v.id for v in store.list(ArchiveFilters(), offset=0, limit=5)] == ["L1"]
+
+
+def test_an_archive_made_for_shorter_profile_names_is_widened(postgres: pg.Postgres) -> None:
+    """A PostgreSQL archive created when profile names had at most 16 characters takes a
+    40-character one after the upgrade, its rows kept."""
+    url = postgres.create_database(f"widen_{os.getpid()}")
+    ArchiveStore.from_url(url).put(closed_view("OLD"))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("ALTER TABLE archived_tickets ALTER COLUMN profile TYPE varchar(16)")
+        )
+    engine.dispose()
+    upgraded = ArchiveStore.from_url(url)
+    longest = "p" + "-" * 38 + "x"
+    upgraded.put(closed_view("NEW", profile=longest))
+    assert {v.id: v.profile for v in upgraded.list(ArchiveFilters(), offset=0, limit=5)} == {
+        "NEW": longest,
+        "OLD": BuiltInProfile.ENATE,
+    }
 
 
 async def forget(env: WorkflowEnvironment, ticket_id: str) -> None:
