@@ -30,7 +30,7 @@ from temporalio.client import Client
 from activities.calendar import build_calendar_snapshot
 from bench.profiles import FAR, REQUESTER
 from bench.scenarios import start_ticket, waiting_ticket
-from bench.stack import Part
+from bench.stack import CpuMeter, Part
 from config import Settings
 from tests.support.dovecot import Dovecot
 from workflows.commands import spec_of
@@ -142,23 +142,35 @@ async def routing_throughput(
     client: Client,
     settings: Settings,
     api_url: str,
+    cpu: CpuMeter,
     messages: int,
     concurrency: int,
     rounds: int,
     run: str,
 ) -> dict[str, Any]:
-    """(8): inbound replies per second through /inbound/mime, and direct ones."""
+    """(8): inbound replies per second through /inbound/mime, and direct ones, with the
+    CPU each process spent per message in each."""
     direct: list[Rate] = []
     inbound: list[Rate] = []
+    spent: dict[str, dict[str, float]] = {"direct": {}, "inbound": {}}
+
+    def add_spent(phase: str) -> None:
+        for part, seconds in cpu.spent().items():
+            spent[phase][part] = spent[phase].get(part, 0.0) + seconds
+
     async with httpx.AsyncClient(base_url=api_url, timeout=60) as http:
         for round_number in range(rounds):
             direct_ids = await open_waiting(client, settings, f"md{run}r{round_number}-", messages)
             inbound_ids = await open_waiting(client, settings, f"mi{run}r{round_number}-", messages)
             await asyncio.sleep(2)  # let the worker load them: openings are not measured
+            cpu.start()
             direct.append(await direct_replies(client, direct_ids, concurrency, run))
+            add_spent("direct")
+            cpu.start()
             inbound.append(
                 await inbound_replies(http, inbound_ids, concurrency, run, settings.mail_domain)
             )
+            add_spent("inbound")
     direct_rate = sum(r.messages for r in direct) / sum(r.seconds for r in direct)
     inbound_rate = sum(r.messages for r in inbound) / sum(r.seconds for r in inbound)
     return {
@@ -170,6 +182,13 @@ async def routing_throughput(
         "by_round": [
             round(i.per_second / d.per_second, 3) for i, d in zip(inbound, direct, strict=True)
         ],
+        "cpu_ms_per_message": {
+            phase: {
+                part: round(seconds * 1000 / (messages * rounds), 1)
+                for part, seconds in parts.items()
+            }
+            for phase, parts in spent.items()
+        },
     }
 
 

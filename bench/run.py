@@ -212,7 +212,14 @@ async def mail_phases(
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         logger.info("mail: routing throughput")
         routing = await mail.routing_throughput(
-            client, settings, api_url, args.mail_messages, args.concurrency, args.rounds, run
+            client,
+            settings,
+            api_url,
+            CpuMeter(list(parts)),
+            args.mail_messages,
+            args.concurrency,
+            args.rounds,
+            run,
         )
         logger.info("mail: IMAP APPEND to the timeline")
         latency = await mail.imap_latency(client, settings, imap, args.imap_samples, run)
