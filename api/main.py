@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -79,8 +79,8 @@ def create_app(
     app.state.temporal_client = client
     rpc_timeout = timedelta(seconds=settings.api_rpc_timeout_seconds)
     archive = ArchiveStore.from_url(settings.archive_url)
-    app.state.ticket_service_factory = lambda c: TicketService(
-        c, settings, archive, rpc_timeout=rpc_timeout, policies=policies
+    app.state.ticket_service_factory = OneServicePerClient(
+        lambda c: TicketService(c, settings, archive, rpc_timeout=rpc_timeout, policies=policies)
     )
     app.state.policies = policies
     app.state.sessions = Sessions(settings)
@@ -108,6 +108,22 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.install(app)
     return app
+
+
+class OneServicePerClient:
+    """The ticket service of the Temporal client in use, built once: a service per request
+    would build its stores, ledger and router anew each time (and check their tables)."""
+
+    def __init__(self, build: Callable[[Client], TicketService]) -> None:
+        self._build = build
+        self._current: tuple[Client, TicketService] | None = None
+
+    def __call__(self, client: Client) -> TicketService:
+        current = self._current
+        if current is None or current[0] is not client:
+            current = (client, self._build(client))
+            self._current = current
+        return current[1]
 
 
 async def _connect_until_ready(app: FastAPI, settings: Settings) -> None:
