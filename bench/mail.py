@@ -28,11 +28,13 @@ import httpx
 from temporalio.client import Client
 
 from activities.calendar import build_calendar_snapshot
+from activities.store import TicketStore
 from bench.profiles import FAR, REQUESTER
 from bench.scenarios import start_ticket, waiting_ticket
 from bench.stack import CpuMeter, Part
 from config import Settings
 from tests.support.dovecot import Dovecot
+from workflows import lifecycle
 from workflows.commands import spec_of
 from workflows.messages import CustomerReplyCommand
 from workflows.models import CalendarRequest, CommandResult, workflow_id_for
@@ -68,15 +70,22 @@ def _calendar() -> Any:
 
 
 async def open_waiting(client: Client, settings: Settings, prefix: str, count: int) -> list[str]:
-    """``count`` support tickets waiting for their customer, their reminders hours away."""
+    """``count`` support tickets waiting for their customer, their reminders hours away;
+    each listed in the ticket store and keeping its row there, as the API's tickets do
+    (routing reads a ticket from the store)."""
     calendar = _calendar()
+    store = TicketStore.from_url(settings.archive_url)
     gate = asyncio.Semaphore(OPEN_PARALLELISM)
     ids = [f"{prefix}{n}" for n in range(count)]
 
     async def one(ticket_id: str) -> None:
         async with gate:
-            ticket = waiting_ticket(settings, ticket_id, calendar, datetime.now(UTC) + FAR, FAR)
+            ticket = waiting_ticket(
+                settings, ticket_id, calendar, datetime.now(UTC) + FAR, FAR, keep_store=True
+            )
+            assert ticket.state is not None
             await start_ticket(client, settings, ticket)
+            await asyncio.to_thread(store.put, lifecycle.view(ticket.state, ticket.policy))
 
     await asyncio.gather(*(one(ticket_id) for ticket_id in ids))
     return ids

@@ -620,12 +620,15 @@ def waiting_ticket(
     calendar: CalendarSnapshot,
     reminder_due: datetime,
     first_reminder: timedelta,
+    *,
+    keep_store: bool = False,
 ) -> TicketInput:
     """A support ticket already assigned and waiting for the customer.
 
     Its state comes from the pure lifecycle core (the same calls the workflow makes), so
     one start puts it where three commands would; the workflow then arms the reminder
-    from that state exactly as after a continue-as-new.
+    from that state exactly as after a continue-as-new. With ``keep_store`` it writes its
+    row in the ticket store on every change, as the API's tickets do.
     """
     policy = reminder_policy(BuiltInProfile.SUPPORT, first_reminder)
     waited_at = reminder_due - first_reminder
@@ -653,6 +656,7 @@ def waiting_ticket(
         state=state,
         deliver_webhooks=bool(settings.webhook_urls),
         archive_locally=True,
+        keep_store=keep_store,
     )
 
 
