@@ -10,13 +10,14 @@ messages included, each with a file name (its own, or one made from its type).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
@@ -69,8 +70,31 @@ class InboundMail:
         return tuple(dict.fromkeys((*self.in_reply_to, *reversed(self.references))))
 
 
+# The header registry's objects are immutable and its parse is the parser's largest cost:
+# the email package parses a header again each time it is read (a part's Content-Type
+# several times per message), and most values recur from message to message. Remembered
+# by name and value; long values (References, DKIM signatures) are parsed each time.
+_REGISTRY = HeaderRegistry()
+_REMEMBERED_VALUE_CHARS = 400
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_header(name: str, value: str) -> BaseHeader:
+    return _REGISTRY(name, value)
+
+
+def _header(name: str, value: str) -> BaseHeader:
+    if len(value) > _REMEMBERED_VALUE_CHARS:
+        return _REGISTRY(name, value)
+    return _remembered_header(name, value)
+
+
+POLICY = policy.default.clone(header_factory=_header)
+"""``policy.default``, its header objects remembered."""
+
+
 def parse(raw: bytes) -> InboundMail:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=POLICY).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     headers: dict[str, str] = {}
     for name, value in message.items():
@@ -78,6 +102,8 @@ def parse(raw: bytes) -> InboundMail:
         text = _header_text(value)
         headers[key] = f"{headers[key]}\n{text}" if key in headers else text
     sender, sender_name = _sender(message)
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
     return InboundMail(
         raw=raw,
         message_id=_message_id(headers.get("message-id", ""), raw),
@@ -89,9 +115,9 @@ def parse(raw: bytes) -> InboundMail:
         in_reply_to=tuple(MESSAGE_ID.findall(headers.get("in-reply-to", ""))),
         references=tuple(MESSAGE_ID.findall(headers.get("references", ""))),
         date=_date(message),
-        text=_body_text(message),
-        html=_part_text(html) if (html := message.get_body(preferencelist=("html",))) else None,
-        attachments=tuple(_attachments(message)),
+        text=_body_text(plain, html),
+        html=_part_text(html) if html is not None else None,
+        attachments=tuple(_attachments(message, bodies=(plain, html))),
         headers=headers,
         message=message,
     )
@@ -159,27 +185,20 @@ def html_to_text(html: str) -> str:
     return text.strip()
 
 
-def _body_text(message: EmailMessage) -> str:
-    plain = message.get_body(preferencelist=("plain",))
+def _body_text(plain: Message | None, html: Message | None) -> str:
     if plain is not None:
         return _part_text(plain).replace("\r\n", "\n").strip()
-    html = message.get_body(preferencelist=("html",))
     if html is not None:
         return html_to_text(_part_text(html))
     return ""
 
 
-def _attachments(message: EmailMessage) -> list[Attachment]:
-    """Every part but the body: files, inline images, attached messages (each whole:
-    the parts of an attached message are not listed apart)."""
-    bodies = {
-        id(part)
-        for part in (
-            message.get_body(preferencelist=("plain",)),
-            message.get_body(preferencelist=("html",)),
-        )
-        if part is not None
-    }
+def _attachments(
+    message: EmailMessage, *, bodies: tuple[Message | None, Message | None]
+) -> list[Attachment]:
+    """Every part but the ``bodies``: files, inline images, attached messages (each
+    whole: the parts of an attached message are not listed apart)."""
+    body_ids = {id(part) for part in bodies if part is not None}
     found: list[Attachment] = []
 
     def visit(part: Message) -> None:
@@ -189,7 +208,7 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
                 if isinstance(child, Message):
                     visit(child)
             return
-        if id(part) in bodies:
+        if id(part) in body_ids:
             return
         if content_type.startswith("text/") and part.get_content_disposition() is None:
             return  # the other half of a multipart/alternative
