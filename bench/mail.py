@@ -15,6 +15,7 @@ IMAP APPEND to the timeline event with IDLE, and memory for a 20 MB message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import statistics
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -100,7 +102,9 @@ def reply_mime(ticket_id: str, run: str, domain: str) -> bytes:
     message["Message-ID"] = f"<reply-{run}-{ticket_id}@mail.example.com>"
     message["In-Reply-To"] = f"<ticket-{ticket_id}.4@{domain}>"
     message["References"] = f"<ticket-{ticket_id}.4@{domain}>"
-    message["Date"] = "Mon, 30 Nov 2026 10:00:00 -0300"
+    # Each its own, as real mail's (a header seen before costs the parser less).
+    sent = time.time() - int(hashlib.sha256(ticket_id.encode()).hexdigest()[:8], 16) % 86_400
+    message["Date"] = formatdate(sent, localtime=True)
     message.set_content(
         "Segue o print do erro.\n\nEm seg., 30 de nov. de 2026, Suporte escreveu:\n"
         "> ##- Por favor, responda acima desta linha -##\n> Poderia enviar um print?\n"
