@@ -36,7 +36,7 @@ from typing import Protocol
 
 from activities.content import ContentStore
 from activities.email import ticket_from_message_id
-from activities.mail_ledger import MailLedger
+from activities.mail_ledger import MailLedger, Routed
 from api.failures import InvalidRequest, TicketNotFound
 from api.gateway import TicketGateway
 from api.listing import quote
@@ -120,6 +120,23 @@ class Kept:
     attachments: tuple[AttachmentInfo, ...]
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A message parsed, kept whole and classified: ready to route."""
+
+    mail: InboundMail
+    kept: Kept
+    kind: Classification
+
+
+@dataclass(frozen=True)
+class RoutedAlready:
+    """A message parsed whose Message-ID the ledger has (any path routed it)."""
+
+    mail: InboundMail
+    routed: Routed
+
+
 class InboundRouter:
     def __init__(
         self,
@@ -143,8 +160,12 @@ class InboundRouter:
         self, raw: bytes, *, profile: ProfileName | None = None, recipients: tuple[str, ...] = ()
     ) -> InboundResult:
         """Route one raw RFC 5322 message (``recipients``: the SMTP envelope's, if any)."""
-        mail = await asyncio.to_thread(parse, raw)
-        return await self.route(mail, profile=profile or self._profile_for(mail, recipients))
+        taken = await asyncio.to_thread(self._take, raw)
+        if isinstance(taken, RoutedAlready):
+            return self._result("duplicate", taken.routed.ticket_id, taken.mail)
+        return await self._route(
+            taken, profile=profile or self._profile_for(taken.mail, recipients)
+        )
 
     async def route_json(self, body: InboundEmailBody) -> InboundResult:
         """A message given as JSON fields: made into the same MIME and routed the same."""
@@ -160,12 +181,19 @@ class InboundRouter:
 
     # ------------------------------------------------------------------ routing
 
-    async def route(self, mail: InboundMail, *, profile: ProfileName) -> InboundResult:
-        found = await asyncio.to_thread(self._ledger.routed, mail.message_id)
-        if found is not None:
-            return self._result("duplicate", found.ticket_id, mail)
-        kept = await self._keep(mail)
+    def _take(self, raw: bytes) -> Taken | RoutedAlready:
+        """What a message needs of the disk and the CPU before it is routed, in one trip
+        to a thread: parsed; found in the ledger if routed already; else kept whole in the
+        content store and classified."""
+        mail = parse(raw)
+        routed = self._ledger.routed(mail.message_id)
+        if routed is not None:
+            return RoutedAlready(mail, routed)
         kind = classify(mail, own_domain=self._settings.mail_domain)
+        return Taken(mail, self._keep(mail), kind)
+
+    async def _route(self, taken: Taken, *, profile: ProfileName) -> InboundResult:
+        mail, kept, kind = taken.mail, taken.kept, taken.kind
         outcome: Outcome
         ticket_id: str | None
         if kind.kind == "bulk":
@@ -205,11 +233,11 @@ class InboundRouter:
     def _result(outcome: Outcome, ticket_id: str | None, mail: InboundMail) -> InboundResult:
         return InboundResult(outcome=outcome, ticket_id=ticket_id, message_id=mail.message_id)
 
-    async def _keep(self, mail: InboundMail) -> Kept:
-        raw = await asyncio.to_thread(self._contents.put, mail.raw)
+    def _keep(self, mail: InboundMail) -> Kept:
+        raw = self._contents.put(mail.raw)
         full = None
         if mail.text and texts.needs_storing(mail.text):
-            full = await asyncio.to_thread(self._contents.put_text, mail.text)
+            full = self._contents.put_text(mail.text)
         attachments = []
         for attachment in mail.attachments:
             size = len(attachment.data)
@@ -223,7 +251,7 @@ class InboundRouter:
                     )
                 )
                 continue
-            stored = await asyncio.to_thread(self._contents.put, attachment.data)
+            stored = self._contents.put(attachment.data)
             attachments.append(
                 AttachmentInfo(
                     filename=attachment.filename[:255],
