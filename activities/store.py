@@ -140,6 +140,30 @@ class StoredRow:
 DATETIME_COLUMNS = ("next_deadline", "created_at", "updated_at", "closed_at")
 
 
+@dataclass(frozen=True)
+class TicketParties:
+    """Where a ticket stands and who writes to it as its customer: what routing a
+    message asks of a ticket, read without decoding its whole view."""
+
+    id: str
+    profile: str
+    status: Status
+    requester: str | None
+    primary_contact: str | None
+    contacts: tuple[str, ...]
+
+    @classmethod
+    def of(cls, view: TicketView) -> TicketParties:
+        return cls(
+            id=view.id,
+            profile=str(view.profile),
+            status=view.status,
+            requester=view.requester,
+            primary_contact=view.primary_contact,
+            contacts=tuple(view.contacts),
+        )
+
+
 def revision_of(view: TicketView) -> int:
     return view.timeline[-1].seq if view.timeline else 0
 
@@ -260,6 +284,28 @@ class TicketStore:
                 select(tickets.c.view).where(tickets.c.id == ticket_id)
             ).scalar_one_or_none()
         return TicketView.model_validate(stored) if stored is not None else None
+
+    def parties(self, ticket_id: str) -> TicketParties | None:
+        with self._ready().connect() as connection:
+            row = connection.execute(
+                select(
+                    tickets.c.profile,
+                    tickets.c.status,
+                    tickets.c.requester,
+                    tickets.c.view["primary_contact"].label("primary_contact"),
+                    tickets.c.view["contacts"].label("contacts"),
+                ).where(tickets.c.id == ticket_id)
+            ).first()
+        if row is None:
+            return None
+        return TicketParties(
+            id=ticket_id,
+            profile=row.profile,
+            status=Status(row.status),
+            requester=row.requester,
+            primary_contact=row.primary_contact,
+            contacts=tuple(row.contacts or ()),
+        )
 
     def revision(self, ticket_id: str) -> int | None:
         with self._ready().connect() as connection:

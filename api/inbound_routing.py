@@ -37,6 +37,7 @@ from typing import Protocol
 from activities.content import ContentStore
 from activities.email import ticket_from_message_id
 from activities.mail_ledger import MailLedger, Routed
+from activities.store import TicketParties
 from api.failures import InvalidRequest, TicketNotFound
 from api.gateway import TicketGateway
 from api.listing import quote
@@ -106,8 +107,9 @@ class Desk(Protocol):
         """Send a command to a ticket (its long texts stored first)."""
         ...
 
-    async def current_view(self, ticket_id: str) -> TicketView:
-        """A ticket's view as the ticket store holds it (from Temporal if it has none)."""
+    async def parties(self, ticket_id: str) -> TicketParties:
+        """A ticket's status and customer side as the ticket store holds them (from
+        Temporal if it has no row)."""
         ...
 
 
@@ -264,7 +266,7 @@ class InboundRouter:
 
     # ------------------------------------------------------------------ threading
 
-    async def _thread(self, mail: InboundMail, kind: Classification) -> TicketView | None:
+    async def _thread(self, mail: InboundMail, kind: Classification) -> TicketParties | None:
         candidates = list(mail.thread_ids)
         if kind.bounce is not None:
             candidates = [*kind.bounce.original_ids, *candidates]
@@ -274,28 +276,28 @@ class InboundRouter:
             if (
                 ticket_id is not None
                 and message_id.endswith(own_domain)
-                and (view := await self._read(ticket_id)) is not None
+                and (ticket := await self._read(ticket_id)) is not None
             ):
-                return view
+                return ticket
         ledger_ticket = await asyncio.to_thread(self._ledger.ticket_of, tuple(candidates))
-        if ledger_ticket and (view := await self._read(ledger_ticket)) is not None:
-            return view
+        if ledger_ticket and (ticket := await self._read(ledger_ticket)) is not None:
+            return ticket
         tagged = ticket_tag(mail.subject)
-        if tagged and (view := await self._read(tagged)) is not None:
-            return view
+        if tagged and (ticket := await self._read(tagged)) is not None:
+            return ticket
         if kind.kind == "human" and mail.sender and has_prefix(mail.subject):
             return await self._open_ticket_titled(mail.sender, bare(mail.subject))
         return None
 
-    async def _read(self, ticket_id: str) -> TicketView | None:
+    async def _read(self, ticket_id: str) -> TicketParties | None:
         try:
             # The store, which each ticket writes before it answers: threading a message
             # asks no workflow a query (one would replay an evicted ticket).
-            return await self._desk.current_view(ticket_id)
+            return await self._desk.parties(ticket_id)
         except TicketNotFound:
             return None
 
-    async def _open_ticket_titled(self, sender: str, title: str) -> TicketView | None:
+    async def _open_ticket_titled(self, sender: str, title: str) -> TicketParties | None:
         """The sender's open ticket with this title: a reply whose client kept no
         threading headers and no tag, only "Re:"."""
         if not title:
@@ -315,12 +317,12 @@ class InboundRouter:
 
     # ------------------------------------------------------------------ per kind
 
-    async def _send(self, ticket: TicketView, command: Command, mail: InboundMail) -> TicketView:
+    async def _send(self, ticket: TicketParties, command: Command, mail: InboundMail) -> TicketView:
         update_id = "inbound-" + hashlib.sha256(mail.message_id.encode()).hexdigest()[:40]
         return await self._desk.deliver(ticket.id, command, update_id=update_id)
 
     async def _bounce(
-        self, mail: InboundMail, kind: Classification, ticket: TicketView | None, kept: Kept
+        self, mail: InboundMail, kind: Classification, ticket: TicketParties | None, kept: Kept
     ) -> tuple[Outcome, str | None]:
         if ticket is None or ticket.status is Status.CLOSED or kind.bounce is None:
             return "bounce", ticket.id if ticket else None
@@ -340,7 +342,7 @@ class InboundRouter:
         return "bounce", ticket.id
 
     async def _auto_reply(
-        self, mail: InboundMail, kind: Classification, ticket: TicketView | None, kept: Kept
+        self, mail: InboundMail, kind: Classification, ticket: TicketParties | None, kept: Kept
     ) -> tuple[Outcome, str | None]:
         if ticket is None or ticket.status is Status.CLOSED:
             return "auto_reply", ticket.id if ticket else None
@@ -358,7 +360,9 @@ class InboundRouter:
         )
         return "auto_reply", ticket.id
 
-    async def _tolerant_send(self, ticket: TicketView, command: Command, mail: InboundMail) -> None:
+    async def _tolerant_send(
+        self, ticket: TicketParties, command: Command, mail: InboundMail
+    ) -> None:
         """Note machine mail on a ticket; if the ticket refuses (it just closed, or is
         full), the raw message stays in the content store and the log names it."""
         try:
@@ -370,7 +374,7 @@ class InboundRouter:
             )
 
     async def _person(
-        self, mail: InboundMail, ticket: TicketView | None, kept: Kept, profile: ProfileName
+        self, mail: InboundMail, ticket: TicketParties | None, kept: Kept, profile: ProfileName
     ) -> tuple[Outcome, str | None]:
         sender = mail.sender or ""
         if ticket is not None:
@@ -389,7 +393,7 @@ class InboundRouter:
         return await self._new_ticket(mail, kept, profile, follow_up_of=None)
 
     async def _into_ticket(
-        self, mail: InboundMail, ticket: TicketView, kept: Kept, theirs: bool
+        self, mail: InboundMail, ticket: TicketParties, kept: Kept, theirs: bool
     ) -> tuple[Outcome, str | None]:
         language = self._policies(ticket.profile).language
         text = new_text(mail.text, mail.subject) or NO_TEXT[language]
@@ -452,10 +456,10 @@ class InboundRouter:
             ),
         )
         if turned_away:
-            view = await self._read(ticket_id)
-            if view is not None and view.status not in (Status.RESOLVED, Status.CLOSED):
+            turned = await self._read(ticket_id)
+            if turned is not None and turned.status not in (Status.RESOLVED, Status.CLOSED):
                 await self._send(
-                    view,
+                    turned,
                     ResolveCommand(actor="system", method=ResolutionMethod.UNKNOWN_SENDER),
                     mail,
                 )

@@ -34,7 +34,7 @@ from activities.archive import ArchiveStore
 from activities.calendar import build_calendar_snapshot
 from activities.content import ContentStore
 from activities.mail_ledger import MailLedger
-from activities.store import StoredRow, StoreQuery, TicketStore
+from activities.store import StoredRow, StoreQuery, TicketParties, TicketStore
 from api.failures import IdempotencyKeyReused, TicketNotFound
 from api.gateway import TicketGateway
 from api.inbound_routing import InboundRouter
@@ -161,6 +161,14 @@ class TicketService:
 
     async def store_revision(self, ticket_id: str) -> int | None:
         return await asyncio.to_thread(self.store.revision, ticket_id)
+
+    async def parties(self, ticket_id: str) -> TicketParties:
+        """A ticket's status and customer side, from the store without decoding its view
+        (else as :meth:`current_view`)."""
+        stored = await asyncio.to_thread(self.store.parties, ticket_id)
+        return (
+            stored if stored is not None else TicketParties.of(await self.gateway.read(ticket_id))
+        )
 
     async def current_view(self, ticket_id: str) -> TicketView:
         """A ticket's staff view as the store holds it (current with its last command);

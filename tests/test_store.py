@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.archive import ArchiveStore
-from activities.store import PRIORITY_RANK, StoreQuery, TicketStore, tickets
+from activities.store import PRIORITY_RANK, StoreQuery, TicketParties, TicketStore, tickets
 from config import Settings
 from maintenance import rebuild_store
 from tests.support import postgres as pg
@@ -193,6 +193,31 @@ def test_an_older_view_never_overwrites_a_newer_one(database_url: str) -> None:
     assert store.get(newer.id) == newer
     assert store.put(newer) is True, "the same view again (a retried write) is harmless"
     assert store.count() == 1
+
+
+def test_what_routing_reads_of_a_ticket_is_what_its_view_says(database_url: str) -> None:
+    """Routing a message reads a ticket's status and customer side without its whole
+    view; on either database it is the view's."""
+    store = TicketStore.from_url(database_url)
+    views = varied_views(24)
+    with_contacts = views[0].model_copy(
+        update={
+            "primary_contact": "Contato <contato@empresa.com.br>",
+            "contacts": ("a@x.com", "b@y.com"),
+        }
+    )
+    for view in (with_contacts, *views[1:]):
+        store.put(view)
+        assert store.parties(view.id) == TicketParties.of(view)
+    assert store.parties(with_contacts.id) == TicketParties(
+        id=with_contacts.id,
+        profile=str(with_contacts.profile),
+        status=with_contacts.status,
+        requester=with_contacts.requester,
+        primary_contact="Contato <contato@empresa.com.br>",
+        contacts=("a@x.com", "b@y.com"),
+    )
+    assert store.parties("nowhere") is None
 
 
 def test_the_archive_brings_the_store_row_to_the_final_view(database_url: str) -> None:
