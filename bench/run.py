@@ -96,7 +96,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=["throughput", "history", "store", "timers", "sla", "mail"],
         action="append",
     )
-    parser.add_argument("--mail-messages", type=int, default=150, help="per phase and round")
+    parser.add_argument("--mail-messages", type=int, default=400, help="per phase and round")
     parser.add_argument("--imap-samples", type=int, default=50)
     parser.add_argument("--store-tickets", type=int, default=10_000)
     parser.add_argument("--store-requests", type=int, default=200, help="per page measured")
