@@ -182,12 +182,15 @@ async def routing_throughput(
 
     async with httpx.AsyncClient(base_url=api_url, timeout=60) as http:
         for round_number in range(rounds):
+            # Each phase's tickets opened just before it, so that they are the ones the
+            # worker has cached (a phase finding its tickets evicted would replay them).
             direct_ids = await open_waiting(client, settings, f"md{run}r{round_number}-", messages)
-            inbound_ids = await open_waiting(client, settings, f"mi{run}r{round_number}-", messages)
             await asyncio.sleep(2)  # let the worker load them: openings are not measured
             cpu.start()
             direct.append(await direct_replies(client, direct_ids, concurrency, run))
             add_spent("direct")
+            inbound_ids = await open_waiting(client, settings, f"mi{run}r{round_number}-", messages)
+            await asyncio.sleep(2)
             cpu.start()
             inbound.append(
                 await inbound_replies(http, inbound_ids, concurrency, run, settings.mail_domain)

@@ -102,6 +102,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--store-requests", type=int, default=200, help="per page measured")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.mail_messages > args.cache:
+        parser.error("--mail-messages must fit the worker's --cache: evicted tickets replay")
     opening = args.timer_tickets / args.create_rate
     if opening >= args.first_due_after:
         parser.error(
